@@ -1,0 +1,186 @@
+"""Apply a downloaded bundle to a repository without holding it in memory.
+
+Two paths:
+- fast: the pack bytes land in objects/pack/ beside the `.idx` that the publisher
+  built, both checked against sha256 values read from origin's own refs; no index-pack.
+- streaming: the pack bytes are piped into `git index-pack --stdin --fix-thin`
+  while they download, so download and indexing overlap.
+Either way files are written under temporary names and renamed into place only
+after every check passed, so a bad download leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from .bundle import CHUNK, BundleFormatError, BundleHeader, read_header
+from .errors import SourceFailed
+from .gitcmd import Git
+from .mirrorlist import BundleEntry
+
+Opener = Callable[[str], BinaryIO]
+
+
+class HashingReader(io.RawIOBase):
+    """Hashes and counts every byte pulled from the network, whatever buffers sit above."""
+
+    def __init__(self, raw: BinaryIO, limit: int, on_bytes: Callable[[int], None] | None = None) -> None:
+        self.raw = raw
+        self.limit = limit
+        self.count = 0
+        self.sha256 = hashlib.sha256()
+        self.on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        want = min(len(buffer), self.limit + 1 - self.count)
+        if want <= 0:
+            raise SourceFailed(f"download is longer than the {self.limit} bytes the bundle list promises")
+        data = self.raw.read(want)
+        n = len(data)
+        buffer[:n] = data
+        self.count += n
+        self.sha256.update(data)
+        if self.on_bytes and n:
+            self.on_bytes(n)
+        return n
+
+
+@dataclass
+class Applied:
+    header: BundleHeader
+    pack_name: str
+    path: str  # "fast" or "streaming"
+    bytes: int
+
+
+def _check_totals(reader: HashingReader, entry: BundleEntry, what: str) -> None:
+    if reader.count != entry.size and what == "bundle":
+        raise SourceFailed(f"bundle is {reader.count} bytes, the bundle list says {entry.size} (truncated?)")
+    if reader.sha256.hexdigest() != entry.sha256:
+        raise SourceFailed("bundle sha256 does not match the bundle list")
+
+
+def _check_prerequisites(git: Git, header: BundleHeader) -> None:
+    if not header.prerequisites:
+        return
+    text = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(header.prerequisites) + "\n")
+    if any(not line.endswith(" commit") for line in text.splitlines()):
+        raise SourceFailed("bundle needs commits this repository does not have (prerequisites)")
+
+
+def _pack_dir(git: Git) -> Path:
+    return Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "objects/pack"))
+
+
+def _install(pack_dir: Path, tmp_pack: Path, tmp_idx: Path, name: str) -> None:
+    """Rename pack first, idx last: git only looks at a pack once its index exists."""
+    os.chmod(tmp_pack, 0o444)
+    os.chmod(tmp_idx, 0o444)
+    os.replace(tmp_pack, pack_dir / f"pack-{name}.pack")
+    os.replace(tmp_idx, pack_dir / f"pack-{name}.idx")
+
+
+def _drain_to_file(stream: BinaryIO, dest: Path) -> None:
+    with dest.open("wb") as out:
+        while chunk := stream.read(CHUNK):
+            out.write(chunk)
+
+
+def download_index(entry: BundleEntry, opener: Opener, dest: Path) -> None:
+    """Fetch the published `.idx` and check it against the list before it is used."""
+    with opener(entry.idx_uri) as raw:
+        reader = HashingReader(raw, entry.idx_size)
+        _drain_to_file(io.BufferedReader(reader, CHUNK), dest)
+    if reader.count != entry.idx_size or reader.sha256.hexdigest() != entry.idx_sha256:
+        raise SourceFailed("pack index does not match its size or sha256 in the bundle list")
+
+
+def apply_fast(
+    git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None
+) -> Applied:
+    pack_dir = _pack_dir(git)
+    token = secrets.token_hex(6)
+    tmp_idx = pack_dir / f"tmp_mirrorci_{token}.idx"
+    tmp_pack = pack_dir / f"tmp_mirrorci_{token}.pack"
+    try:
+        download_index(entry, opener, tmp_idx)
+        with opener(entry.uri) as raw:
+            reader = HashingReader(raw, entry.size, on_bytes)
+            stream = io.BufferedReader(reader, CHUNK)
+            header = read_header(stream)
+            _drain_to_file(stream, tmp_pack)
+        _check_totals(reader, entry, "bundle")
+        _check_prerequisites(git, header)
+        with tmp_pack.open("rb") as f:
+            f.seek(-header.hash_len, 2)
+            trailer = f.read(header.hash_len).hex()
+        with tmp_idx.open("rb") as f:
+            f.seek(-2 * header.hash_len, 2)
+            idx_names = f.read(header.hash_len).hex()
+        if not (trailer == entry.pack_checksum == idx_names):
+            raise SourceFailed("pack checksum does not match the published index")
+        _install(pack_dir, tmp_pack, tmp_idx, trailer)
+        return Applied(header, trailer, "fast", reader.count)
+    except BundleFormatError as exc:
+        raise SourceFailed(f"bad bundle: {exc}") from None
+    finally:
+        tmp_pack.unlink(missing_ok=True)
+        tmp_idx.unlink(missing_ok=True)
+
+
+def apply_streaming(
+    git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None, threads: int = 0
+) -> Applied:
+    pack_dir = _pack_dir(git)
+    token = secrets.token_hex(6)
+    tmp_pack = pack_dir / f"tmp_mirrorci_{token}.pack"
+    tmp_idx = pack_dir / f"tmp_mirrorci_{token}.idx"
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        with opener(entry.uri) as raw:
+            reader = HashingReader(raw, entry.size, on_bytes)
+            stream = io.BufferedReader(reader, CHUNK)
+            header = read_header(stream)
+            _check_prerequisites(git, header)
+            args = ["index-pack", "--stdin", "--fix-thin", f"--object-format={header.object_format}"]
+            if threads:
+                args.append(f"--threads={threads}")
+            proc = git.popen(*args, "-o", str(tmp_idx), str(tmp_pack), stdout=subprocess.DEVNULL)
+            assert proc.stdin is not None
+            try:
+                # The buffered reader may already hold pack bytes read past the header:
+                # reading through it (not the raw stream) keeps them.
+                while chunk := stream.read(CHUNK):
+                    proc.stdin.write(chunk)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            detail = (err or b"").decode("utf-8", "replace").strip().splitlines()
+            raise SourceFailed(f"index-pack rejected the pack: {detail[-1] if detail else proc.returncode}")
+        _check_totals(reader, entry, "bundle")
+        with tmp_pack.open("rb") as f:
+            f.seek(-header.hash_len, 2)
+            name = f.read(header.hash_len).hex()
+        _install(pack_dir, tmp_pack, tmp_idx, name)
+        return Applied(header, name, "streaming", reader.count)
+    except BundleFormatError as exc:
+        raise SourceFailed(f"bad bundle: {exc}") from None
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        tmp_pack.unlink(missing_ok=True)
+        tmp_idx.unlink(missing_ok=True)

@@ -1,0 +1,127 @@
+"""Command line: `mirrorci publish | checkout | inspect | demo`.
+
+Exit codes: 0 success (a checkout that fell back to origin included),
+2 bad usage or configuration, 1 failure. `--json` prints one object on stdout;
+progress and logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__, log
+from .errors import MirrorciError
+from .s3config import ADDRESSING_STYLES, CHECKSUM_MODES, S3Options
+
+
+def _add_s3_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("S3 (also read from the usual AWS_* environment variables)")
+    g.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (MinIO, R2, ...); default AWS_ENDPOINT_URL_S3 / AWS")
+    g.add_argument("--s3-region", help="bucket region (default: AWS_REGION / profile)")
+    g.add_argument("--s3-addressing-style", choices=ADDRESSING_STYLES, help="path-style for most self-hosted stores")
+    g.add_argument("--s3-checksums", choices=CHECKSUM_MODES,
+                   help="when boto3 adds request checksums (default when_required, which every S3-compatible store accepts)")
+    g.add_argument("--s3-profile", help="AWS profile name")
+
+
+def _s3(args: argparse.Namespace) -> S3Options:
+    return S3Options(args.s3_endpoint_url, args.s3_region, args.s3_addressing_style, args.s3_checksums, args.s3_profile)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mirrorci", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mirrorci {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("publish", help="bundle the repository, upload it, and advertise it under refs/mirrors/*")
+    p.add_argument("--repo", type=Path, default=Path("."), help="repository to publish (default: .)")
+    p.add_argument("--remote", default="origin", help="remote name or URL that receives refs/mirrors/* (default: origin)")
+    p.add_argument("--store", required=True, help="s3://bucket/prefix, file:///dir or a directory")
+    p.add_argument("--public-url", help="base URL clients download the store's files from")
+    p.add_argument("--git-mirror", action="append", default=[], metavar="URL", help="advertise a git mirror (repeatable)")
+    p.add_argument("--http-mirror", action="append", default=[], metavar="URL", help="advertise a smart-HTTP git mirror (repeatable)")
+    p.add_argument("--name", help="name of the mirror in the store (default: from the remote URL)")
+    p.add_argument("--no-push", action="store_true", help="write refs/mirrors/* into --repo instead of pushing them")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    _add_s3_options(p)
+
+    c = sub.add_parser("checkout", help="clone REMOTE_URL, taking the bulk of the objects from its mirrors")
+    c.add_argument("remote_url", metavar="REMOTE_URL")
+    c.add_argument("--path", type=Path, help="directory to clone into (default: like git clone)")
+    c.add_argument("--ref", help="branch, tag or commit to check out (default: origin's HEAD)")
+    c.add_argument("--prefer", help="mirror methods to try, in order (default: http,s3,git)")
+    c.add_argument("--cache-dir", type=Path, help="directory kept between runs (mirror list cache)")
+    c.add_argument("--no-mirrors", action="store_true", help="ignore mirrors: a plain clone from origin")
+    c.add_argument("--allow-file-urls", action="store_true", help="accept file:// bundle URLs (local stores)")
+    c.add_argument("--verify", choices=("auto", "full"), default="auto",
+                   help="full: always index the pack with git index-pack instead of using the published index")
+    c.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds for mirror downloads")
+    c.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    _add_s3_options(c)
+
+    i = sub.add_parser("inspect", help="show what REMOTE_URL advertises under refs/mirrors/*")
+    i.add_argument("remote_url", metavar="REMOTE_URL")
+    i.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("demo", help="publish a sample repository to a local store and check it out (no account needed)")
+    d.add_argument("--workdir", type=Path, help="where to put the demo's files (default: a temporary directory)")
+    d.add_argument("--source", type=Path, help="repository to use (default: the one around the current directory, else a generated sample)")
+    d.add_argument("--json", action="store_true")
+    return parser
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = dispatch(args)
+    except MirrorciError as exc:
+        log.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
+
+
+def dispatch(args: argparse.Namespace) -> dict[str, Any]:
+    if args.command == "publish":
+        from .publish import PublishOptions, publish
+
+        result = publish(PublishOptions(
+            store=args.store, repo=args.repo, remote=args.remote, public_url=args.public_url,
+            git_mirrors=args.git_mirror, http_mirrors=args.http_mirror, name=args.name,
+            push=not args.no_push, s3=_s3(args),
+        ))
+        log.info(f"published {result['bundle']['url']} ({result['bundle']['size']} bytes)")
+        return result
+    if args.command == "checkout":
+        from .checkout import CheckoutOptions, checkout
+
+        outcome = checkout(CheckoutOptions(
+            remote_url=args.remote_url, path=args.path, ref=args.ref, prefer=args.prefer,
+            cache_dir=args.cache_dir, no_mirrors=args.no_mirrors, allow_file_urls=args.allow_file_urls,
+            verify=args.verify, timeout=args.timeout, s3=_s3(args),
+        ))
+        log.info(f"checked out {outcome.head} in {outcome.path} via {outcome.method}"
+                 f"{'' if outcome.final_fetch else ' (no fetch from origin needed)'}")
+        return outcome.to_json()
+    if args.command == "inspect":
+        from .inspect import describe, inspect_remote
+
+        mirrors = inspect_remote(args.remote_url)
+        if not args.json:
+            print(describe(mirrors))
+        return mirrors.to_json()
+    from .demo import run_demo
+
+    return run_demo(args.workdir, args.source)
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,89 @@
+"""The one small wrapper around the git command line.
+
+gitpython covers repository bookkeeping; bundles, index-pack, atomic pushes with
+leases and streaming plumbing are done with the git CLI through this module, so
+that environment, error messages and secret redaction are handled in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from . import log
+from .errors import GitError
+
+# Never prompt: CI has nobody to answer, and a prompt would hang the job.
+_BASE_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": ""}
+
+
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(_BASE_ENV)
+    env.pop("GIT_DIR", None)
+    env.pop("GIT_WORK_TREE", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Git:
+    """Runs git in one repository (or outside any, when `cwd` is None)."""
+
+    def __init__(self, cwd: Path | None = None, config: Sequence[str] = ()) -> None:
+        self.cwd = cwd
+        self.config = list(config)
+
+    def argv(self, args: Sequence[str]) -> list[str]:
+        argv = ["git"]
+        for item in self.config:
+            argv += ["-c", item]
+        return argv + list(args)
+
+    def run(
+        self,
+        *args: str,
+        input: bytes | str | None = None,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+        stderr_to_log: bool = False,
+    ) -> subprocess.CompletedProcess[bytes]:
+        data = input.encode() if isinstance(input, str) else input
+        proc = subprocess.run(
+            self.argv(args),
+            cwd=self.cwd,
+            input=data,
+            stdout=subprocess.PIPE,
+            stderr=None if stderr_to_log else subprocess.PIPE,
+            env=git_env(env),
+        )
+        if check and proc.returncode != 0:
+            raise GitError(self._failure(args, proc.returncode, proc.stderr))
+        return proc
+
+    def out(self, *args: str, input: bytes | str | None = None, env: Mapping[str, str] | None = None) -> str:
+        """Run and return stdout as text without the trailing newline."""
+        return self.run(*args, input=input, env=env).stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
+    def ok(self, *args: str) -> bool:
+        return self.run(*args, check=False).returncode == 0
+
+    def popen(
+        self,
+        *args: str,
+        stdin: int | IO[bytes] | None = subprocess.PIPE,
+        stdout: int | IO[bytes] | None = subprocess.PIPE,
+        stderr: int | IO[bytes] | None = subprocess.PIPE,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            self.argv(args), cwd=self.cwd, stdin=stdin, stdout=stdout, stderr=stderr, env=git_env(env)
+        )
+
+    def _failure(self, args: Sequence[str], code: int, stderr: bytes | None) -> str:
+        detail = (stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        tail = " | ".join(detail[-3:]) if detail else f"exit code {code}"
+        return log.redact(f"git {args[0]} failed: {tail}")

@@ -1,0 +1,202 @@
+"""The blobs under refs/mirrors/*: what they hold and how they are parsed.
+
+- refs/mirrors/bundle/http: a bundle list in git's bundle-URI config format,
+  extended with integrity keys git ignores (sha256, size, and a pre-built pack index).
+- refs/mirrors/fetch/git, refs/mirrors/fetch/http: newline-separated mirror URLs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from . import gitconfig
+
+REF_BUNDLE_HTTP = "refs/mirrors/bundle/http"
+REF_BUNDLE_TORRENT = "refs/mirrors/bundle/torrent"
+REF_BUNDLE_MAGNET = "refs/mirrors/bundle/torrent-magnet"
+REF_FETCH_GIT = "refs/mirrors/fetch/git"
+REF_FETCH_HTTP = "refs/mirrors/fetch/http"
+MIRROR_REF_PREFIX = "refs/mirrors/"
+
+MAX_BLOB_BYTES = 1 << 20
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_BUNDLE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class MirrorListError(ValueError):
+    """The blob's content cannot be used; the mirror is ignored with a warning."""
+
+
+@dataclass
+class BundleEntry:
+    id: str
+    uri: str
+    creation_token: int
+    sha256: str
+    size: int
+    pack_checksum: str = ""
+    header_size: int = 0
+    idx_uri: str = ""
+    idx_sha256: str = ""
+    idx_size: int = 0
+    object_format: str = "sha1"
+
+    @property
+    def has_index(self) -> bool:
+        return bool(self.idx_uri and self.idx_sha256 and self.pack_checksum)
+
+
+@dataclass
+class BundleList:
+    bundles: list[BundleEntry] = field(default_factory=list)
+    mode: str = "all"
+    heuristic: str = "creationToken"
+
+    def render(self) -> str:
+        sections: list[tuple[str, str | None, list[tuple[str, str]]]] = [
+            ("bundle", None, [("version", "1"), ("mode", self.mode), ("heuristic", self.heuristic)])
+        ]
+        for b in self.bundles:
+            items = [("uri", b.uri), ("creationToken", str(b.creation_token)), ("sha256", b.sha256), ("size", str(b.size))]
+            if b.pack_checksum:
+                items += [("packChecksum", b.pack_checksum), ("headerSize", str(b.header_size))]
+            if b.object_format != "sha1":
+                items.append(("objectFormat", b.object_format))
+            if b.idx_uri:
+                items += [("idxUri", b.idx_uri), ("idxSha256", b.idx_sha256), ("idxSize", str(b.idx_size))]
+            sections.append(("bundle", b.id, items))
+        return gitconfig.render(sections)
+
+    def newest(self) -> BundleEntry | None:
+        return max(self.bundles, key=lambda b: b.creation_token, default=None)
+
+
+def parse_bundle_list(text: str) -> BundleList:
+    try:
+        entries = gitconfig.parse(text)
+    except gitconfig.ConfigSyntaxError as exc:
+        raise MirrorListError(f"bundle list: {exc}") from None
+    top: dict[str, str] = {}
+    per_id: dict[str, dict[str, str]] = {}
+    for section, sub, key, value in entries:
+        if section != "bundle":
+            continue
+        if sub is None:
+            top[key] = value
+        else:
+            per_id.setdefault(sub, {})[key] = value
+    if top.get("version") != "1":
+        raise MirrorListError(f"bundle list: unsupported version {top.get('version')!r}")
+    result = BundleList(mode=top.get("mode", "all"), heuristic=top.get("heuristic", ""))
+    for bundle_id, keys in per_id.items():
+        result.bundles.append(_entry(bundle_id, keys))
+    if not result.bundles:
+        raise MirrorListError("bundle list names no bundles")
+    return result
+
+
+def _entry(bundle_id: str, keys: dict[str, str]) -> BundleEntry:
+    where = f"bundle list entry {bundle_id!r}"
+    if not _BUNDLE_ID.match(bundle_id):
+        raise MirrorListError(f"{where}: bad id")
+    try:
+        entry = BundleEntry(
+            id=bundle_id,
+            uri=keys["uri"],
+            creation_token=int(keys.get("creationtoken", "0")),
+            sha256=keys["sha256"].lower(),
+            size=int(keys["size"]),
+            pack_checksum=keys.get("packchecksum", "").lower(),
+            header_size=int(keys.get("headersize", "0")),
+            idx_uri=keys.get("idxuri", ""),
+            idx_sha256=keys.get("idxsha256", "").lower(),
+            idx_size=int(keys.get("idxsize", "0")),
+            object_format=keys.get("objectformat", "sha1"),
+        )
+    except KeyError as exc:
+        raise MirrorListError(f"{where}: missing key {exc.args[0]}") from None
+    except ValueError:
+        raise MirrorListError(f"{where}: a number is not a number") from None
+    if not _SHA256.match(entry.sha256) or (entry.idx_sha256 and not _SHA256.match(entry.idx_sha256)):
+        raise MirrorListError(f"{where}: sha256 must be 64 hex digits")
+    if entry.size <= 0:
+        raise MirrorListError(f"{where}: size must be positive")
+    if entry.pack_checksum and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", entry.pack_checksum):
+        raise MirrorListError(f"{where}: bad packChecksum")
+    for uri in (entry.uri, entry.idx_uri):
+        if uri and not urlsplit(uri).scheme:
+            raise MirrorListError(f"{where}: URI {uri!r} is not absolute")
+    return entry
+
+
+def parse_url_list(text: str, schemes: tuple[str, ...]) -> list[str]:
+    """Newline-separated URLs; blank lines and '#' comments are skipped."""
+    urls = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if urlsplit(line).scheme not in schemes:
+            raise MirrorListError(f"mirror URL {line!r} must use one of: {', '.join(schemes)}")
+        urls.append(line)
+    return urls
+
+
+def render_url_list(urls: list[str]) -> str:
+    return "".join(f"{u}\n" for u in urls)
+
+
+@dataclass
+class MirrorSet:
+    """Everything origin advertised under refs/mirrors/*, parsed; unusable blobs become warnings."""
+
+    bundle_list: BundleList | None = None
+    git_mirrors: list[str] = field(default_factory=list)
+    http_mirrors: list[str] = field(default_factory=list)
+    torrent: bytes | None = None
+    magnet: str | None = None
+    blob_ids: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.bundle_list or self.git_mirrors or self.http_mirrors or self.torrent or self.magnet)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "refs": self.blob_ids,
+            "bundles": [vars(b) for b in (self.bundle_list.bundles if self.bundle_list else [])],
+            "git_mirrors": self.git_mirrors,
+            "http_mirrors": self.http_mirrors,
+            "magnet": self.magnet,
+            "has_torrent": self.torrent is not None,
+            "warnings": self.warnings,
+        }
+
+
+def parse_mirror_blobs(blobs: dict[str, bytes], blob_ids: dict[str, str]) -> MirrorSet:
+    """Turn ref name -> blob content into a MirrorSet, skipping (with a warning) what is unusable."""
+    found = MirrorSet(blob_ids=dict(blob_ids))
+    for ref, data in sorted(blobs.items()):
+        try:
+            if len(data) > MAX_BLOB_BYTES:
+                raise MirrorListError(f"{len(data)} bytes is over the {MAX_BLOB_BYTES} byte limit")
+            if ref == REF_BUNDLE_TORRENT:
+                found.torrent = data
+                continue
+            text = data.decode("utf-8")
+            if ref == REF_BUNDLE_HTTP:
+                found.bundle_list = parse_bundle_list(text)
+            elif ref == REF_FETCH_GIT:
+                found.git_mirrors = parse_url_list(text, ("git", "http", "https", "ssh"))
+            elif ref == REF_FETCH_HTTP:
+                found.http_mirrors = parse_url_list(text, ("http", "https"))
+            elif ref == REF_BUNDLE_MAGNET:
+                if not text.strip().startswith("magnet:?"):
+                    raise MirrorListError("not a magnet URI")
+                found.magnet = text.strip()
+        except (MirrorListError, UnicodeDecodeError) as exc:
+            found.warnings.append(f"ignoring {ref}: {exc}")
+    return found

@@ -1,0 +1,198 @@
+"""Publish a release: bundle the repository, upload it, then point refs/mirrors/* at it.
+
+Order matters: artifacts are uploaded under content-addressed keys first, and the
+refs move last in one atomic push with leases, so clients never see refs that
+point at missing or half-written objects, and concurrent publishes cannot
+silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import git as gitpython
+
+from . import bundle, log
+from .errors import MirrorciError, UsageError
+from .gitcmd import Git
+from .mirrorlist import (
+    REF_BUNDLE_HTTP, REF_FETCH_GIT, REF_FETCH_HTTP, BundleEntry, BundleList, MirrorListError,
+    parse_bundle_list, parse_url_list, render_url_list,
+)
+from .progress import Progress
+from .remote import BlobCache, ls_remote, push_refs_atomic, read_mirror_blobs, update_refs_locally
+from .s3config import S3Options
+from .store import open_store
+
+LIST_KEY = "bundle-list"
+
+
+@dataclass
+class PublishOptions:
+    store: str
+    repo: Path = Path(".")
+    remote: str = "origin"
+    public_url: str | None = None
+    git_mirrors: list[str] = field(default_factory=list)
+    http_mirrors: list[str] = field(default_factory=list)
+    name: str | None = None
+    push: bool = True
+    s3: S3Options = field(default_factory=S3Options)
+
+
+def _open_repo(path: Path) -> gitpython.Repo:
+    try:
+        return gitpython.Repo(path)
+    except (gitpython.InvalidGitRepositoryError, gitpython.NoSuchPathError):
+        raise UsageError(f"--repo {path}: not a git repository; point it at a clone or a bare repository") from None
+
+
+def _remote_url(repo: gitpython.Repo, remote: str) -> str:
+    if remote in [r.name for r in repo.remotes]:
+        return repo.remotes[remote].url
+    if urlsplit(remote).scheme or remote.startswith(("/", "./", "../")) or re.match(r"^[\w.-]+@[\w.-]+:", remote):
+        return remote
+    raise UsageError(f"--remote {remote!r}: no such remote in the repository; give a remote name or a URL")
+
+
+def default_name(url: str | None, repo_dir: Path) -> str:
+    base = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] if url else ""
+    base = base or repo_dir.resolve().name
+    base = re.sub(r"\.git$", "", base)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "repo"
+
+
+def _check_urls(urls: list[str], schemes: tuple[str, ...], flag: str) -> list[str]:
+    try:
+        return parse_url_list("\n".join(urls), schemes)
+    except MirrorListError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def publish(opts: PublishOptions) -> dict[str, Any]:
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    repo = _open_repo(opts.repo)
+    git = Git(Path(repo.git_dir))
+    remote_url = _remote_url(repo, opts.remote) if opts.push else None
+    git_mirrors = _check_urls(opts.git_mirrors, ("git", "http", "https", "ssh"), "--git-mirror")
+    http_mirrors = _check_urls(opts.http_mirrors, ("http", "https"), "--http-mirror")
+    if opts.public_url and urlsplit(opts.public_url).scheme not in ("http", "https"):
+        raise UsageError("--public-url must be an http:// or https:// URL")
+    store = open_store(opts.store, opts.s3)
+    name = opts.name or default_name(remote_url, Path(repo.working_tree_dir or repo.git_dir))
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+        raise UsageError("--name may only contain letters, digits, '.', '_' and '-'")
+
+    with log.group("Reading current mirror refs"):
+        t = time.monotonic()
+        if remote_url:
+            old = ls_remote(git, remote_url).mirror_refs()
+            blobs, _ = read_mirror_blobs(git, remote_url, {k: v for k, v in old.items() if k == REF_BUNDLE_HTTP}, BlobCache(None))
+        else:
+            old = _local_mirror_refs(git)
+            blobs = {REF_BUNDLE_HTTP: git.run("cat-file", "blob", old[REF_BUNDLE_HTTP]).stdout} if REF_BUNDLE_HTTP in old else {}
+        previous_token = _previous_token(blobs.get(REF_BUNDLE_HTTP))
+        timings["read_refs"] = time.monotonic() - t
+
+    with tempfile.TemporaryDirectory(prefix="mirrorci-publish-") as tmp:
+        workdir = Path(tmp)
+        with log.group("Creating bundle"):
+            t = time.monotonic()
+            refnames = bundle.bundle_refnames(git)
+            bundle_path = workdir / "release.bundle"
+            header = bundle.create(git, bundle_path, refnames)
+            sha256 = bundle.file_sha256(bundle_path)
+            size = bundle_path.stat().st_size
+            timings["bundle"] = time.monotonic() - t
+            log.info(f"bundle of {len(header.refs)} refs, {size} bytes, sha256 {sha256}")
+            t = time.monotonic()
+            idx_path = bundle.make_index(git, bundle_path, header, workdir)
+            timings["index"] = time.monotonic() - t
+
+        bundle_key = f"{name}/bundles/{sha256}.bundle"
+        idx_key = f"{name}/bundles/{sha256}.idx"
+        with log.group(f"Uploading to {store.describe()}"):
+            t = time.monotonic()
+            for key, path, ctype in ((idx_key, idx_path, "application/octet-stream"), (bundle_key, bundle_path, "application/x-git-bundle")):
+                if store.size_of(key) == path.stat().st_size:
+                    log.info(f"{key} is already in the store")
+                    continue
+                progress = Progress(f"upload {key.rsplit('/', 1)[-1]}", path.stat().st_size)
+                store.put_file(key, path, ctype, progress)
+                progress.close()
+            timings["upload"] = time.monotonic() - t
+
+        entry = BundleEntry(
+            id=f"{name}-{sha256[:12]}",
+            uri=_url(opts.public_url, store.url_for(bundle_key), bundle_key),
+            creation_token=max(int(time.time()), previous_token + 1),
+            sha256=sha256,
+            size=size,
+            pack_checksum=bundle.pack_checksum(bundle_path, header),
+            header_size=header.size,
+            idx_uri=_url(opts.public_url, store.url_for(idx_key), idx_key),
+            idx_sha256=bundle.file_sha256(idx_path),
+            idx_size=idx_path.stat().st_size,
+            object_format=header.object_format,
+        )
+    bundle_list = BundleList(bundles=[entry]).render()
+
+    contents = {REF_BUNDLE_HTTP: bundle_list}
+    if git_mirrors:
+        contents[REF_FETCH_GIT] = render_url_list(git_mirrors)
+    if http_mirrors:
+        contents[REF_FETCH_HTTP] = render_url_list(http_mirrors)
+    new = {ref: git.out("hash-object", "-w", "--stdin", input=text) for ref, text in contents.items()}
+
+    with log.group("Updating refs/mirrors/*"):
+        t = time.monotonic()
+        if remote_url:
+            push_refs_atomic(git, remote_url, new, old)
+        else:
+            update_refs_locally(git, new, old)
+        timings["refs"] = time.monotonic() - t
+
+    list_key = f"{name}/{LIST_KEY}"
+    try:
+        store.put_bytes(list_key, bundle_list.encode(), "text/plain; charset=utf-8")
+    except MirrorciError as exc:
+        log.warn(f"refs are published, but the bundle list for git --bundle-uri was not uploaded: {exc}")
+    timings["total"] = time.monotonic() - started
+    return {
+        "name": name,
+        "store": store.describe(),
+        "remote": log.redact_url(remote_url) if remote_url else None,
+        "refs": new,
+        "previous_refs": old,
+        "bundle": {"key": bundle_key, "url": entry.uri, "size": size, "sha256": sha256, "refs": len(header.refs)},
+        "index": {"key": idx_key, "url": entry.idx_uri, "size": entry.idx_size, "sha256": entry.idx_sha256},
+        "bundle_list_url": _url(opts.public_url, store.url_for(list_key), list_key),
+        "creation_token": entry.creation_token,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def _url(public_url: str | None, store_url: str, key: str) -> str:
+    return f"{public_url.rstrip('/')}/{key}" if public_url else store_url
+
+
+def _local_mirror_refs(git: Git) -> dict[str, str]:
+    lines = git.out("for-each-ref", "--format=%(refname) %(objectname)", "refs/mirrors/").splitlines()
+    return dict(line.split(" ", 1) for line in lines if line)
+
+
+def _previous_token(blob: bytes | None) -> int:
+    if not blob:
+        return 0
+    try:
+        newest = parse_bundle_list(blob.decode("utf-8")).newest()
+    except (MirrorListError, UnicodeDecodeError):
+        return 0
+    return newest.creation_token if newest else 0

@@ -1,0 +1,61 @@
+"""How to reach S3 or an S3-compatible store (AWS, MinIO, R2, moto): all configuration.
+
+boto3 reads credentials, region and AWS_ENDPOINT_URL(_S3) itself; the options here
+only override what a user sets explicitly. Since boto3 1.36 uploads carry trailing
+checksums by default, which several S3-compatible stores reject or mangle, so unless
+the user says otherwise checksums are computed only when an operation requires them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import UsageError
+
+ADDRESSING_STYLES = ("auto", "path", "virtual")
+CHECKSUM_MODES = ("when_required", "when_supported")
+
+
+@dataclass
+class S3Options:
+    endpoint_url: str | None = None
+    region: str | None = None
+    addressing_style: str | None = None
+    checksums: str | None = None
+    profile: str | None = None
+
+    def validate(self) -> None:
+        if self.addressing_style and self.addressing_style not in ADDRESSING_STYLES:
+            raise UsageError(f"--s3-addressing-style must be one of {', '.join(ADDRESSING_STYLES)}")
+        if self.checksums and self.checksums not in CHECKSUM_MODES:
+            raise UsageError(f"--s3-checksums must be one of {', '.join(CHECKSUM_MODES)}")
+        if self.endpoint_url and urlsplit(self.endpoint_url).scheme not in ("http", "https"):
+            raise UsageError("--s3-endpoint-url must be an http:// or https:// URL")
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """s3://bucket/some/prefix -> ("bucket", "some/prefix")."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise UsageError(f"{url!r} is not an s3://bucket/prefix URL")
+    return parts.netloc, parts.path.lstrip("/")
+
+
+def make_client(options: S3Options) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    options.validate()
+    checksums = options.checksums or os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION") or "when_required"
+    config = Config(
+        signature_version="s3v4",
+        s3={"addressing_style": options.addressing_style or os.environ.get("MIRRORCI_S3_ADDRESSING_STYLE", "auto")},
+        request_checksum_calculation=checksums,
+        response_checksum_validation=os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION", checksums),
+        retries={"max_attempts": 5, "mode": "standard"},
+    )
+    session = boto3.session.Session(profile_name=options.profile) if options.profile else boto3.session.Session()
+    return session.client("s3", endpoint_url=options.endpoint_url, region_name=options.region, config=config)

@@ -1,0 +1,82 @@
+"""The interface every mirror method implements, and what it hands back.
+
+A method gets the parsed mirror set and the repository being filled, and either
+leaves objects plus ref tips in it (returned as `Fetched`) or raises SourceFailed
+with a reason, after cleaning up after itself; the checkout then tries the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Protocol
+
+from ..apply import Applied, apply_fast, apply_streaming
+from ..errors import SourceFailed
+from ..gitcmd import Git
+from ..mirrorlist import BundleEntry, MirrorSet
+from ..progress import Progress
+from ..s3config import S3Options
+
+
+@dataclass
+class FetchContext:
+    git: Git
+    repo_dir: Path
+    mirrors: MirrorSet
+    verify: str = "auto"  # "auto": fast path when an index is published; "full": always index-pack
+    allow_file_urls: bool = False
+    s3: S3Options = field(default_factory=S3Options)
+    timeout: float = 60.0
+    fallbacks: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Fetched:
+    method: str
+    uri: str
+    tips: dict[str, str]  # refname -> oid now present in the repository
+    bytes: int
+    apply_path: str = ""
+    bundle_id: str = ""
+
+
+class Source(Protocol):
+    name: str
+
+    def fetch(self, ctx: FetchContext) -> Fetched:
+        """Fill the repository from this kind of mirror, or raise SourceFailed."""
+
+
+def bundles_for(ctx: FetchContext, schemes: tuple[str, ...]) -> list[BundleEntry]:
+    """Bundles from the list whose URI this method can open, newest first."""
+    if not ctx.mirrors.bundle_list:
+        return []
+    entries = [b for b in ctx.mirrors.bundle_list.bundles if b.uri.split(":", 1)[0].lower() in schemes]
+    return sorted(entries, key=lambda b: b.creation_token, reverse=True)
+
+
+def apply_entry(
+    ctx: FetchContext, method: str, entry: BundleEntry, opener: Callable[[str], BinaryIO]
+) -> Fetched:
+    """Download one bundle through `opener` and apply it on the fast or streaming path."""
+    progress = Progress(f"{method} bundle {entry.id}", entry.size)
+    use_fast = entry.has_index and ctx.verify != "full"
+    applied: Applied = (apply_fast if use_fast else apply_streaming)(ctx.git, entry, opener, progress)
+    progress.close()
+    tips = {ref: oid for oid, ref in applied.header.refs if ref.startswith(("refs/heads/", "refs/tags/"))}
+    return Fetched(method, entry.uri, tips, applied.bytes, applied.path, entry.id)
+
+
+def first_working(ctx: FetchContext, method: str, entries: list[BundleEntry], opener: Callable[[str], BinaryIO]) -> Fetched:
+    if not entries:
+        raise SourceFailed("no bundle in the mirror list for this method")
+    reasons = []
+    for entry in entries[:1]:  # the newest full bundle; older ones are history, not fallbacks
+        try:
+            return apply_entry(ctx, method, entry, opener)
+        except SourceFailed as exc:
+            reasons.append(str(exc))
+        except OSError as exc:
+            reasons.append(f"download failed: {exc}")
+    raise SourceFailed("; ".join(reasons))

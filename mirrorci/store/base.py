@@ -1,0 +1,27 @@
+"""The interface every store (local directory, S3) implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+Progress = Callable[[int], None]
+
+
+class Store(Protocol):
+    """A place artifacts are written to, with keys relative to the store's root."""
+
+    def describe(self) -> str:
+        """A short, secret-free name for logs."""
+
+    def put_file(self, key: str, path: Path, content_type: str, progress: Progress | None = None) -> None:
+        """Upload a file; when this returns the object is complete at its key."""
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def size_of(self, key: str) -> int | None:
+        """Size of the object at key, or None if there is none."""
+
+    def url_for(self, key: str) -> str:
+        """The URL a client without a public base URL would use (file:// or s3://)."""

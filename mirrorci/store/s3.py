@@ -1,0 +1,63 @@
+"""An S3 bucket (or S3-compatible store) with an optional key prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import MirrorciError
+from ..s3config import S3Options, make_client, split_s3_url
+from .base import Progress
+
+MULTIPART_THRESHOLD = 64 << 20
+MULTIPART_CHUNK = 64 << 20
+
+
+class S3Store:
+    def __init__(self, url: str, options: S3Options, client: Any | None = None) -> None:
+        self.bucket, prefix = split_s3_url(url)
+        self.prefix = prefix.strip("/")
+        self.client = client or make_client(options)
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put_file(self, key: str, path: Path, content_type: str, progress: Progress | None = None) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK)
+        try:
+            self.client.upload_file(
+                str(path), self.bucket, self.key(key),
+                ExtraArgs={"ContentType": content_type}, Config=config, Callback=progress,
+            )
+        except Exception as exc:  # botocore raises many unrelated types
+            raise MirrorciError(f"upload to s3://{self.bucket}/{self.key(key)} failed: {_reason(exc)}") from None
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=data, ContentType=content_type)
+        except Exception as exc:
+            raise MirrorciError(f"upload to s3://{self.bucket}/{self.key(key)} failed: {_reason(exc)}") from None
+
+    def size_of(self, key: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=self.key(key))["ContentLength"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise MirrorciError(f"cannot read s3://{self.bucket}/{self.key(key)}: {_reason(exc)}") from None
+        except Exception as exc:
+            raise MirrorciError(f"cannot reach the S3 store: {_reason(exc)}") from None
+
+    def url_for(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.key(key)}"
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,28 @@
+# Sourced by scripts/demo and scripts/test: install what mirrorci needs on a
+# fresh Debian machine (apt packages if missing, Python packages), then put
+# the right Python first on PATH.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+APT_PACKAGES=(git python3 python3-venv python3-pip ca-certificates)
+
+missing=()
+command -v git >/dev/null 2>&1 || missing+=(git)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}"
+fi
+
+PY=${PYTHON:-python3}
+# Debian's own Python refuses system-wide pip installs (PEP 668): use a venv there.
+if ! "$PY" -m pip --version >/dev/null 2>&1 || \
+   [ -f "$("$PY" -c 'import sysconfig; print(sysconfig.get_path("stdlib"))')/EXTERNALLY-MANAGED" ]; then
+  if [ ! -x "$ROOT/.venv/bin/python" ]; then
+    "$PY" -m venv "$ROOT/.venv" || { echo "error: python3 -m venv failed; install python3-venv" >&2; exit 2; }
+  fi
+  export PATH="$ROOT/.venv/bin:$PATH"
+  PY="$ROOT/.venv/bin/python"
+fi
+"$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+export PY
