@@ -16,6 +16,7 @@ import io
 import os
 import secrets
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,12 @@ def _check_prerequisites(git: Git, header: BundleHeader) -> None:
         raise SourceFailed("bundle needs commits this repository does not have (prerequisites)")
 
 
+def _check_object_format(git: Git, header: BundleHeader) -> None:
+    repo_format = git.out("rev-parse", "--show-object-format")
+    if repo_format != header.object_format:
+        raise SourceFailed(f"bundle uses {header.object_format} object ids, the repository {repo_format}")
+
+
 def _pack_dir(git: Git) -> Path:
     return Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "objects/pack"))
 
@@ -121,6 +128,7 @@ def apply_fast(
             header = read_header(stream)
             _drain_to_file(stream, tmp_pack)
         _check_totals(reader, entry, "bundle")
+        _check_object_format(git, header)
         _check_prerequisites(git, header)
         with tmp_pack.open("rb") as f:
             f.seek(-header.hash_len, 2)
@@ -153,11 +161,16 @@ def apply_streaming(
             stream = io.BufferedReader(reader, CHUNK)
             header = read_header(stream)
             _check_prerequisites(git, header)
-            args = ["index-pack", "--stdin", "--fix-thin", f"--object-format={header.object_format}"]
+            _check_object_format(git, header)
+            args = ["index-pack", "--stdin", "--fix-thin"]
             if threads:
                 args.append(f"--threads={threads}")
             proc = git.popen(*args, "-o", str(tmp_idx), str(tmp_pack), stdout=subprocess.DEVNULL)
-            assert proc.stdin is not None
+            assert proc.stdin is not None and proc.stderr is not None
+            errors: list[bytes] = []
+            # Drain stderr on the side so a chatty index-pack can never block the pipe.
+            drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
+            drain.start()
             try:
                 # The buffered reader may already hold pack bytes read past the header:
                 # reading through it (not the raw stream) keeps them.
@@ -166,9 +179,10 @@ def apply_streaming(
                 proc.stdin.close()
             except BrokenPipeError:
                 pass
-        _, err = proc.communicate()
+        proc.wait()
+        drain.join()
         if proc.returncode != 0:
-            detail = (err or b"").decode("utf-8", "replace").strip().splitlines()
+            detail = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
             raise SourceFailed(f"index-pack rejected the pack: {detail[-1] if detail else proc.returncode}")
         _check_totals(reader, entry, "bundle")
         with tmp_pack.open("rb") as f:
