@@ -26,10 +26,14 @@ def _add_s3_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--s3-checksums", choices=CHECKSUM_MODES,
                    help="when boto3 adds request checksums (default when_required, which every S3-compatible store accepts)")
     g.add_argument("--s3-profile", help="AWS profile name")
+    g.add_argument("--s3-part-size", type=int, default=64, metavar="MIB",
+                   help="multipart upload part size in MiB; larger files go up in parts (default 64)")
+    g.add_argument("--s3-acl", help="canned ACL for uploaded objects, e.g. public-read (stores without bucket policies)")
 
 
 def _s3(args: argparse.Namespace) -> S3Options:
-    return S3Options(args.s3_endpoint_url, args.s3_region, args.s3_addressing_style, args.s3_checksums, args.s3_profile)
+    return S3Options(args.s3_endpoint_url, args.s3_region, args.s3_addressing_style, args.s3_checksums, args.s3_profile,
+                     args.s3_part_size, getattr(args, "s3_acl", None))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,6 +86,7 @@ def publish(opts: PublishOptions) -> dict[str, Any]:
     if opts.public_url and urlsplit(opts.public_url).scheme not in ("http", "https"):
         raise UsageError("--public-url must be an http:// or https:// URL")
     store = open_store(opts.store, opts.s3)
+    store.check()
     name = opts.name or default_name(remote_url, Path(repo.working_tree_dir or repo.git_dir))
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise UsageError("--name may only contain letters, digits, '.', '_' and '-'")

@@ -123,7 +123,8 @@ def push_refs_atomic(git: Git, url: str, new: dict[str, str], old: dict[str, str
     for ref in sorted(new):
         args.append(f"--force-with-lease={ref}:{old.get(ref, '')}")
     args.append(url)
-    args += [f"+{oid}:{ref}" for ref, oid in sorted(new.items())]
+    # No '+' on the refspecs: it would override the leases. A lease alone allows the non-fast-forward.
+    args += [f"{oid}:{ref}" for ref, oid in sorted(new.items())]
     try:
         git.run(*args)
     except GitError as exc:

@@ -26,12 +26,16 @@ class S3Options:
     addressing_style: str | None = None
     checksums: str | None = None
     profile: str | None = None
+    part_size_mb: int = 64
+    acl: str | None = None  # canned ACL for uploads, e.g. public-read where a bucket policy is not used
 
     def validate(self) -> None:
         if self.addressing_style and self.addressing_style not in ADDRESSING_STYLES:
             raise UsageError(f"--s3-addressing-style must be one of {', '.join(ADDRESSING_STYLES)}")
         if self.checksums and self.checksums not in CHECKSUM_MODES:
             raise UsageError(f"--s3-checksums must be one of {', '.join(CHECKSUM_MODES)}")
+        if not 5 <= self.part_size_mb <= 5120:
+            raise UsageError("--s3-part-size must be between 5 and 5120 (MiB), S3's limits for a part")
         if self.endpoint_url and urlsplit(self.endpoint_url).scheme not in ("http", "https"):
             raise UsageError("--s3-endpoint-url must be an http:// or https:// URL")
 

@@ -15,6 +15,9 @@ class Store(Protocol):
     def describe(self) -> str:
         """A short, secret-free name for logs."""
 
+    def check(self) -> None:
+        """Fail early, before any work, if the store cannot be written (UsageError says what to fix)."""
+
     def put_file(self, key: str, path: Path, content_type: str, progress: Progress | None = None) -> None:
         """Upload a file; when this returns the object is complete at its key."""
 

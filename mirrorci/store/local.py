@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import UsageError
 from .base import Progress
 
 CHUNK = 1 << 20
@@ -18,6 +19,14 @@ class LocalStore:
 
     def describe(self) -> str:
         return str(self.root)
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--store {self.root}: cannot create the directory ({exc.strerror})") from None
+        if not os.access(self.root, os.W_OK):
+            raise UsageError(f"--store {self.root}: directory is not writable")
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()

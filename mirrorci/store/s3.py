@@ -5,22 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import MirrorciError
+from ..errors import MirrorciError, UsageError
 from ..s3config import S3Options, make_client, split_s3_url
 from .base import Progress
-
-MULTIPART_THRESHOLD = 64 << 20
-MULTIPART_CHUNK = 64 << 20
 
 
 class S3Store:
     def __init__(self, url: str, options: S3Options, client: Any | None = None) -> None:
         self.bucket, prefix = split_s3_url(url)
         self.prefix = prefix.strip("/")
+        self.part_size = options.part_size_mb << 20
+        self.extra = {"ACL": options.acl} if options.acl else {}
         self.client = client or make_client(options)
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def check(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise UsageError(f"--store: bucket {self.bucket!r} does not exist; create it or fix the bucket name") from None
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise UsageError(f"--store: no access to bucket {self.bucket!r}; check the credentials and the bucket policy") from None
+            raise MirrorciError(f"cannot reach bucket {self.bucket!r}: {_reason(exc)}") from None
+        except Exception as exc:
+            raise MirrorciError(f"cannot reach the S3 store for bucket {self.bucket!r}: {_reason(exc)}") from None
 
     def key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -28,18 +42,18 @@ class S3Store:
     def put_file(self, key: str, path: Path, content_type: str, progress: Progress | None = None) -> None:
         from boto3.s3.transfer import TransferConfig
 
-        config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK)
+        config = TransferConfig(multipart_threshold=self.part_size, multipart_chunksize=self.part_size)
         try:
             self.client.upload_file(
                 str(path), self.bucket, self.key(key),
-                ExtraArgs={"ContentType": content_type}, Config=config, Callback=progress,
+                ExtraArgs={"ContentType": content_type, **self.extra}, Config=config, Callback=progress,
             )
         except Exception as exc:  # botocore raises many unrelated types
             raise MirrorciError(f"upload to s3://{self.bucket}/{self.key(key)} failed: {_reason(exc)}") from None
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=data, ContentType=content_type)
+            self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=data, ContentType=content_type, **self.extra)
         except Exception as exc:
             raise MirrorciError(f"upload to s3://{self.bucket}/{self.key(key)} failed: {_reason(exc)}") from None
 
