@@ -109,7 +109,7 @@ class _CgiHandler(BaseHTTPRequestHandler):
     def _run_backend(self) -> None:
         owner = self.server.owner
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        owner._record(self.command, self.path, chunked)
+        owner._record(self.command, self.path, chunked, dict(self.headers.items()))
         path, _, query = self.path.partition("?")
         env = owner._cgi_env()
         for name, value in self.headers.items():
@@ -263,6 +263,7 @@ class GitHttpServer:
         self.root = Path(root)
         self.port = 0
         self.requests: list[tuple[str, str]] = []
+        self.headers_seen: list[dict[str, str]] = []
         self.chunked_requests = 0
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -277,12 +278,14 @@ class GitHttpServer:
         """Forget recorded requests and backend errors."""
         with self._lock:
             self.requests.clear()
+            self.headers_seen.clear()
             self.errors.clear()
             self.chunked_requests = 0
 
-    def _record(self, method: str, path: str, chunked: bool) -> None:
+    def _record(self, method: str, path: str, chunked: bool, headers: dict[str, str] | None = None) -> None:
         with self._lock:
             self.requests.append((method, path))
+            self.headers_seen.append(headers or {})
             self.chunked_requests += int(chunked)
 
     def _cgi_env(self) -> dict[str, str]:

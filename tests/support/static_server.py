@@ -81,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         rel = unquote(urlsplit(self.path).path).lstrip("/")
         range_header = self.headers.get("Range")
-        owner._record(self.command, rel, range_header)
+        owner._record(self.command, rel, range_header, dict(self.headers.items()))
         fault = owner._take_fault(rel)
         if fault and fault.delay:
             time.sleep(fault.delay)
@@ -162,6 +162,7 @@ class StaticServer:
         self.port = 0
         self.faults: dict[str, Fault] = {}
         self.requests: list[tuple[str, str, str | None]] = []
+        self.headers_seen: list[dict[str, str]] = []  # request headers, to prove no secret leaks to mirrors
         self._bytes_sent = 0
         self._lock = threading.Lock()
         self._server: _OwnedServer | None = None
@@ -186,11 +187,13 @@ class StaticServer:
         with self._lock:
             self.faults.clear()
             self.requests.clear()
+            self.headers_seen.clear()
             self._bytes_sent = 0
 
-    def _record(self, method: str, rel: str, range_header: str | None) -> None:
+    def _record(self, method: str, rel: str, range_header: str | None, headers: dict[str, str] | None = None) -> None:
         with self._lock:
             self.requests.append((method, rel, range_header))
+            self.headers_seen.append(headers or {})
 
     def _add_sent(self, n: int) -> None:
         with self._lock:
