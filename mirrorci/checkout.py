@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 import git as gitpython
 
-from . import log
+from . import auth, log
+from .auth import DEFAULT_TOKEN_USER
 from .errors import GitError, MirrorciError, SourceFailed, UsageError
 from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
@@ -48,6 +49,10 @@ class CheckoutOptions:
     verify: str = "auto"
     timeout: float = 60.0
     s3: S3Options = field(default_factory=S3Options)
+    token: str | None = None  # for origin only; see auth.py
+    token_user: str = DEFAULT_TOKEN_USER
+    persist_credentials: bool = False
+    clean: bool = False  # empty a non-empty --path first, as actions/checkout does
 
 
 @dataclass
@@ -80,11 +85,20 @@ def default_path(url: str) -> Path:
     return Path(re.sub(r"\.git$", "", tail) or "repo")
 
 
-def _prepare_target(path: Path) -> bool:
+def _empty_dir(path: Path) -> None:
+    for child in path.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+
+
+def _prepare_target(path: Path, clean: bool) -> bool:
     """Make sure the target is absent or empty; returns True if we created it."""
     if path.exists():
-        if not path.is_dir() or any(path.iterdir()):
-            raise UsageError(f"--path {path}: exists and is not an empty directory; choose another path or empty it")
+        if not path.is_dir():
+            raise UsageError(f"--path {path}: exists and is not a directory; choose another path")
+        if any(path.iterdir()):
+            if not clean:
+                raise UsageError(f"--path {path}: exists and is not an empty directory; choose another path, empty it, or pass --clean")
+            _empty_dir(path)
         return False
     path.mkdir(parents=True)
     return True
@@ -111,7 +125,7 @@ def checkout(opts: CheckoutOptions) -> CheckoutResult:
     prefer = parse_preference(opts.prefer)
     opts.s3.validate()
     target = (opts.path or default_path(opts.remote_url)).absolute()
-    created = _prepare_target(target)
+    created = _prepare_target(target, opts.clean)
     result = CheckoutResult(path=str(target))
     try:
         _run(opts, prefer, target, result)
@@ -119,8 +133,7 @@ def checkout(opts: CheckoutOptions) -> CheckoutResult:
         if created:
             shutil.rmtree(target, ignore_errors=True)
         else:
-            for child in target.iterdir():
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            _empty_dir(target)
         raise
     return result
 
@@ -132,11 +145,15 @@ def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: Checkou
     with repo.config_writer() as cw:
         cw.set_value('remote "origin"', "url", opts.remote_url)
         cw.set_value('remote "origin"', "fetch", FETCH_REFSPECS[0])
+    if opts.token and opts.persist_credentials:
+        with repo.config_writer() as cw:
+            auth.persist(cw, opts.remote_url, opts.token, opts.token_user)
     git = Git(target)
+    origin = git.with_env(auth.origin_env(opts.remote_url, opts.token, opts.token_user))
     pack_dir = target / ".git" / "objects" / "pack"
 
     with log.group(f"Listing refs of {log.redact_url(opts.remote_url)}"):
-        remote = ls_remote(git, opts.remote_url)
+        remote = ls_remote(origin, opts.remote_url)
         if not remote.tips():
             raise MirrorciError(f"{log.redact_url(opts.remote_url)} has no branches or tags to check out")
         clock.lap("ls_remote")
@@ -145,7 +162,7 @@ def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: Checkou
     if opts.no_mirrors:
         result.fallbacks.append({"method": "all", "reason": "--no-mirrors given"})
     else:
-        mirrors = _load_mirrors(git, opts, remote, result)
+        mirrors = _load_mirrors(origin, opts, remote, result)
         clock.lap("mirror_list")
         if mirrors.empty:
             result.fallbacks.append({"method": "all", "reason": "origin advertises no usable mirror under refs/mirrors/"})
@@ -173,10 +190,11 @@ def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: Checkou
             )
             with log.group("Fetching the rest from origin"):
                 before = _pack_bytes(pack_dir)
-                fetch_git = Git(target, config=("fetch.unpackLimit=1",))
+                fetch_git = Git(target, config=("fetch.unpackLimit=1",), env=origin.env)
                 fetch_git.run("fetch", "--quiet", "--prune", "--no-tags", "origin", *FETCH_REFSPECS)
                 if commit and not _has_objects(git, [commit]):
-                    fetch_git.run("fetch", "--quiet", "--no-tags", "origin", commit)
+                    source = _extra_ref(opts.ref, remote) or commit
+                    fetch_git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "origin", source)
                 result.bytes_from_origin = _pack_bytes(pack_dir) - before
                 log.info(f"{result.bytes_from_origin} bytes from origin")
         else:
@@ -268,10 +286,20 @@ def _drop_refs(git: Git, prefix: str) -> None:
         git.run("update-ref", "--stdin", input="".join(f"delete {r}\n" for r in refs))
 
 
+def _extra_ref(ref: str | None, remote: RemoteRefs) -> str | None:
+    """A full refname origin advertises outside branches and tags (refs/pull/1/merge, ...)."""
+    if ref and ref.startswith("refs/") and ref in remote.refs and not _resolve_ref(ref, remote):
+        return ref
+    return None
+
+
 def _wanted_commit(ref: str | None, remote: RemoteRefs) -> str | None:
-    """A --ref that names no branch or tag but looks like an object id."""
+    """The object a --ref needs that is no branch or tag tip: another ref's target, or an object id."""
     if not ref or _resolve_ref(ref, remote):
         return None
+    extra = _extra_ref(ref, remote)
+    if extra:
+        return remote.refs[extra]
     if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", ref):
         return ref
     return None
@@ -304,8 +332,9 @@ def _set_head(git: Git, repo: gitpython.Repo, ref: str | None, remote: RemoteRef
         oid = git.out("rev-parse", "--verify", f"{remote.tips()[full]}^{{commit}}")
         result.ref = full
     elif ref:
+        target = _wanted_commit(ref, remote) or ref
         try:
-            oid = git.out("rev-parse", "--verify", f"{ref}^{{commit}}")
+            oid = git.out("rev-parse", "--verify", f"{target}^{{commit}}")
         except GitError:
             raise UsageError(f"--ref {ref}: origin does not have that commit") from None
         result.ref = oid

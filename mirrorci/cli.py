@@ -1,5 +1,8 @@
 """Command line: `mirrorci publish | checkout | inspect | demo`.
 
+Origin's token, if any, is read from MIRRORCI_TOKEN (user name MIRRORCI_TOKEN_USER,
+default x-access-token) and only ever sent to origin's host.
+
 Exit codes: 0 success (a checkout that fell back to origin included),
 2 bad usage or configuration, 1 failure. `--json` prints one object on stdout;
 progress and logs go to stderr.
@@ -9,13 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__, log
+from .auth import DEFAULT_TOKEN_USER
 from .errors import MirrorciError
 from .s3config import ADDRESSING_STYLES, CHECKSUM_MODES, S3Options
+
+
+TOKEN_ENV = "MIRRORCI_TOKEN"
+TOKEN_USER_ENV = "MIRRORCI_TOKEN_USER"
 
 
 def _add_s3_options(p: argparse.ArgumentParser) -> None:
@@ -36,6 +45,15 @@ def _s3(args: argparse.Namespace) -> S3Options:
                      args.s3_part_size, getattr(args, "s3_acl", None))
 
 
+def _token() -> dict[str, str]:
+    """Origin's token comes from the environment only: a command line is visible to every process."""
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        return {}
+    log.mask(token)
+    return {"token": token, "token_user": os.environ.get(TOKEN_USER_ENV, "").strip() or DEFAULT_TOKEN_USER}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mirrorci", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mirrorci {__version__}")
@@ -50,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--http-mirror", action="append", default=[], metavar="URL", help="advertise a smart-HTTP git mirror (repeatable)")
     p.add_argument("--name", help="name of the mirror in the store (default: from the remote URL)")
     p.add_argument("--no-push", action="store_true", help="write refs/mirrors/* into --repo instead of pushing them")
+    p.add_argument("--source", choices=("auto", "local", "remote"), default="auto",
+                   help="what to bundle: the remote's branches and tags (remote; the default when pushing, "
+                        "right for shallow CI checkouts) or --repo's own (local; the default with --no-push)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     _add_s3_options(p)
 
@@ -64,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--verify", choices=("auto", "full"), default="auto",
                    help="full: always index the pack with git index-pack instead of using the published index")
     c.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds for mirror downloads")
+    c.add_argument("--clean", action="store_true", help="empty a non-empty --path first (as actions/checkout does)")
+    c.add_argument("--persist-credentials", action="store_true",
+                   help="keep the origin token (MIRRORCI_TOKEN) in the clone's config for later git commands")
     c.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     _add_s3_options(c)
 
@@ -88,6 +112,11 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Exception as exc:
+        if os.environ.get("MIRRORCI_DEBUG"):
+            raise
+        log.error(f"unexpected {type(exc).__name__}: {exc} (set MIRRORCI_DEBUG=1 for a traceback)")
+        return 1
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
@@ -100,7 +129,7 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
         result = publish(PublishOptions(
             store=args.store, repo=args.repo, remote=args.remote, public_url=args.public_url,
             git_mirrors=args.git_mirror, http_mirrors=args.http_mirror, name=args.name,
-            push=not args.no_push, s3=_s3(args),
+            push=not args.no_push, s3=_s3(args), source=args.source, **_token(),
         ))
         log.info(f"published {result['bundle']['url']} ({result['bundle']['size']} bytes)")
         return result
@@ -110,7 +139,8 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
         outcome = checkout(CheckoutOptions(
             remote_url=args.remote_url, path=args.path, ref=args.ref, prefer=args.prefer,
             cache_dir=args.cache_dir, no_mirrors=args.no_mirrors, allow_file_urls=args.allow_file_urls,
-            verify=args.verify, timeout=args.timeout, s3=_s3(args),
+            verify=args.verify, timeout=args.timeout, s3=_s3(args), clean=args.clean,
+            persist_credentials=args.persist_credentials, **_token(),
         ))
         log.info(f"checked out {outcome.head} in {outcome.path} via {outcome.method}"
                  f"{'' if outcome.final_fetch else ' (no fetch from origin needed)'}")

@@ -33,9 +33,17 @@ def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 class Git:
     """Runs git in one repository (or outside any, when `cwd` is None)."""
 
-    def __init__(self, cwd: Path | None = None, config: Sequence[str] = ()) -> None:
+    def __init__(self, cwd: Path | None = None, config: Sequence[str] = (), env: Mapping[str, str] | None = None) -> None:
         self.cwd = cwd
         self.config = list(config)
+        self.env = dict(env or {})
+
+    def with_env(self, env: Mapping[str, str]) -> "Git":
+        """The same repository, with extra environment (e.g. origin's credentials) on every call."""
+        return Git(self.cwd, self.config, {**self.env, **env})
+
+    def _env(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        return git_env({**self.env, **(extra or {})})
 
     def argv(self, args: Sequence[str]) -> list[str]:
         argv = ["git"]
@@ -58,7 +66,7 @@ class Git:
             input=data,
             stdout=subprocess.PIPE,
             stderr=None if stderr_to_log else subprocess.PIPE,
-            env=git_env(env),
+            env=self._env(env),
         )
         if check and proc.returncode != 0:
             raise GitError(self._failure(args, proc.returncode, proc.stderr))
@@ -80,7 +88,7 @@ class Git:
         env: Mapping[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            self.argv(args), cwd=self.cwd, stdin=stdin, stdout=stdout, stderr=stderr, env=git_env(env)
+            self.argv(args), cwd=self.cwd, stdin=stdin, stdout=stdout, stderr=stderr, env=self._env(env)
         )
 
     def _failure(self, args: Sequence[str], code: int, stderr: bytes | None) -> str:

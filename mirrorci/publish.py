@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import git as gitpython
 
-from . import bundle, log
+from . import auth, bundle, log
+from .auth import DEFAULT_TOKEN_USER
 from .errors import MirrorciError, UsageError
 from .gitcmd import Git
 from .mirrorlist import (
@@ -44,6 +45,11 @@ class PublishOptions:
     name: str | None = None
     push: bool = True
     s3: S3Options = field(default_factory=S3Options)
+    source: str = "auto"  # local: the repo's own branches/tags; remote: everything the remote has; auto: remote when pushing
+    token: str | None = None  # for the remote only; see auth.py
+    token_user: str = DEFAULT_TOKEN_USER
+
+SOURCES = ("auto", "local", "remote")
 
 
 def _open_repo(path: Path) -> gitpython.Repo:
@@ -75,12 +81,42 @@ def _check_urls(urls: list[str], schemes: tuple[str, ...], flag: str) -> list[st
         raise UsageError(f"{flag}: {exc}") from None
 
 
+def _snapshot_remote(local: Git, remote: Git, url: str, dest: Path) -> Git:
+    """A bare copy of every branch and tag the remote has, borrowing the local objects.
+
+    CI workspaces are usually shallow single-branch checkouts; the mirror must still
+    hold the full history of every branch and tag. A shallow repository cannot lend
+    its objects (its history has holes git would trust), so then everything is fetched.
+    """
+    dest.mkdir(parents=True)
+    snap = Git(dest, env=remote.env)
+    snap.run("init", "--quiet", "--bare")
+    if local.out("rev-parse", "--is-shallow-repository") != "true":
+        objects = local.out("rev-parse", "--path-format=absolute", "--git-path", "objects")
+        (dest / "objects" / "info" / "alternates").write_text(objects + "\n")
+    snap.run("fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+    head = ls_remote(snap, url).head_target
+    if head and snap.ok("rev-parse", "--verify", "-q", head):
+        snap.run("symbolic-ref", "HEAD", head)
+    return snap
+
+
 def publish(opts: PublishOptions) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="mirrorci-publish-") as tmp:
+        return _publish(opts, Path(tmp))
+
+
+def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
     timings: dict[str, float] = {}
+    if opts.source not in SOURCES:
+        raise UsageError(f"--source must be one of {', '.join(SOURCES)}")
+    if opts.source == "remote" and not opts.push:
+        raise UsageError("--source remote needs a remote to read from; drop --no-push or use --source local")
     repo = _open_repo(opts.repo)
-    git = Git(Path(repo.git_dir))
+    local = Git(Path(repo.git_dir))
     remote_url = _remote_url(repo, opts.remote) if opts.push else None
+    remote_git = local.with_env(auth.origin_env(remote_url, opts.token, opts.token_user)) if remote_url else local
     git_mirrors = _check_urls(opts.git_mirrors, ("git", "http", "https", "ssh"), "--git-mirror")
     http_mirrors = _check_urls(opts.http_mirrors, ("http", "https"), "--http-mirror")
     if opts.public_url and urlsplit(opts.public_url).scheme not in ("http", "https"):
@@ -94,55 +130,60 @@ def publish(opts: PublishOptions) -> dict[str, Any]:
     with log.group("Reading current mirror refs"):
         t = time.monotonic()
         if remote_url:
-            old = ls_remote(git, remote_url).mirror_refs()
-            blobs, _ = read_mirror_blobs(git, remote_url, {k: v for k, v in old.items() if k == REF_BUNDLE_HTTP}, BlobCache(None))
+            old = ls_remote(remote_git, remote_url).mirror_refs()
+            blobs, _ = read_mirror_blobs(remote_git, remote_url, {k: v for k, v in old.items() if k == REF_BUNDLE_HTTP}, BlobCache(None))
         else:
-            old = _local_mirror_refs(git)
-            blobs = {REF_BUNDLE_HTTP: git.run("cat-file", "blob", old[REF_BUNDLE_HTTP]).stdout} if REF_BUNDLE_HTTP in old else {}
+            old = _local_mirror_refs(local)
+            blobs = {REF_BUNDLE_HTTP: local.run("cat-file", "blob", old[REF_BUNDLE_HTTP]).stdout} if REF_BUNDLE_HTTP in old else {}
         previous_token = _previous_token(blobs.get(REF_BUNDLE_HTTP))
         timings["read_refs"] = time.monotonic() - t
 
-    with tempfile.TemporaryDirectory(prefix="mirrorci-publish-") as tmp:
-        workdir = Path(tmp)
-        with log.group("Creating bundle"):
+    git = remote_git  # the repository that is bundled and that pushes the refs
+    if remote_url and opts.source != "local":
+        with log.group(f"Fetching every branch and tag of {log.redact_url(remote_url)}"):
             t = time.monotonic()
-            refnames = bundle.bundle_refnames(git)
-            bundle_path = workdir / "release.bundle"
-            header = bundle.create(git, bundle_path, refnames)
-            sha256 = bundle.file_sha256(bundle_path)
-            size = bundle_path.stat().st_size
-            timings["bundle"] = time.monotonic() - t
-            log.info(f"bundle of {len(header.refs)} refs, {size} bytes, sha256 {sha256}")
-            t = time.monotonic()
-            idx_path = bundle.make_index(git, bundle_path, header, workdir)
-            timings["index"] = time.monotonic() - t
+            git = _snapshot_remote(local, remote_git, remote_url, workdir / "snapshot.git")
+            timings["fetch_remote"] = time.monotonic() - t
 
-        bundle_key = f"{name}/bundles/{sha256}.bundle"
-        idx_key = f"{name}/bundles/{sha256}.idx"
-        with log.group(f"Uploading to {store.describe()}"):
-            t = time.monotonic()
-            for key, path, ctype in ((idx_key, idx_path, "application/octet-stream"), (bundle_key, bundle_path, "application/x-git-bundle")):
-                if store.size_of(key) == path.stat().st_size:
-                    log.info(f"{key} is already in the store")
-                    continue
-                progress = Progress(f"upload {key.rsplit('/', 1)[-1]}", path.stat().st_size)
-                store.put_file(key, path, ctype, progress)
-                progress.close()
-            timings["upload"] = time.monotonic() - t
+    with log.group("Creating bundle"):
+        t = time.monotonic()
+        refnames = bundle.bundle_refnames(git)
+        bundle_path = workdir / "release.bundle"
+        header = bundle.create(git, bundle_path, refnames)
+        sha256 = bundle.file_sha256(bundle_path)
+        size = bundle_path.stat().st_size
+        timings["bundle"] = time.monotonic() - t
+        log.info(f"bundle of {len(header.refs)} refs, {size} bytes, sha256 {sha256}")
+        t = time.monotonic()
+        idx_path = bundle.make_index(git, bundle_path, header, workdir)
+        timings["index"] = time.monotonic() - t
 
-        entry = BundleEntry(
-            id=f"{name}-{sha256[:12]}",
-            uri=_url(opts.public_url, store.url_for(bundle_key), bundle_key),
-            creation_token=max(int(time.time()), previous_token + 1),
-            sha256=sha256,
-            size=size,
-            pack_checksum=bundle.pack_checksum(bundle_path, header),
-            header_size=header.size,
-            idx_uri=_url(opts.public_url, store.url_for(idx_key), idx_key),
-            idx_sha256=bundle.file_sha256(idx_path),
-            idx_size=idx_path.stat().st_size,
-            object_format=header.object_format,
-        )
+    bundle_key = f"{name}/bundles/{sha256}.bundle"
+    idx_key = f"{name}/bundles/{sha256}.idx"
+    with log.group(f"Uploading to {store.describe()}"):
+        t = time.monotonic()
+        for key, path, ctype in ((idx_key, idx_path, "application/octet-stream"), (bundle_key, bundle_path, "application/x-git-bundle")):
+            if store.size_of(key) == path.stat().st_size:
+                log.info(f"{key} is already in the store")
+                continue
+            progress = Progress(f"upload {key.rsplit('/', 1)[-1]}", path.stat().st_size)
+            store.put_file(key, path, ctype, progress)
+            progress.close()
+        timings["upload"] = time.monotonic() - t
+
+    entry = BundleEntry(
+        id=f"{name}-{sha256[:12]}",
+        uri=_url(opts.public_url, store.url_for(bundle_key), bundle_key),
+        creation_token=max(int(time.time()), previous_token + 1),
+        sha256=sha256,
+        size=size,
+        pack_checksum=bundle.pack_checksum(bundle_path, header),
+        header_size=header.size,
+        idx_uri=_url(opts.public_url, store.url_for(idx_key), idx_key),
+        idx_sha256=bundle.file_sha256(idx_path),
+        idx_size=idx_path.stat().st_size,
+        object_format=header.object_format,
+    )
     bundle_list = BundleList(bundles=[entry]).render()
 
     contents = {REF_BUNDLE_HTTP: bundle_list}
