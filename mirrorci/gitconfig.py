@@ -22,8 +22,10 @@ class ConfigSyntaxError(ValueError):
 def parse(text: str) -> Entries:
     entries: Entries = []
     section: tuple[str, str | None] | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
+    # Only "\n" ends a line for git (a "\r" before it is dropped); other Unicode
+    # line breaks are ordinary characters inside a value.
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.removesuffix("\r").strip(" \t")
         if not line or line[0] in "#;":
             continue
         if line.startswith("["):
@@ -42,26 +44,34 @@ def parse(text: str) -> Entries:
 
 
 def _value(raw: str, number: int) -> str:
+    """Git's rules: unquoted whitespace at either end is dropped, quoted whitespace kept."""
     out: list[str] = []
+    pending = ""  # unquoted whitespace, kept only if something follows it
     quoted = False
     i = 0
     while i < len(raw):
         ch = raw[i]
+        if ch in " \t" and not quoted:
+            pending += ch if out else ""
+            i += 1
+            continue
+        if ch == '"':
+            quoted = not quoted
+            i += 1
+            continue
+        if ch in "#;" and not quoted:
+            break
         if ch == "\\":
             i += 1
             if i >= len(raw):
                 raise ConfigSyntaxError(f"line {number}: continuation lines are not supported")
-            out.append({"n": "\n", "t": "\t", "b": "\b", "\\": "\\", '"': '"'}.get(raw[i], None) or _bad(number))
-        elif ch == '"':
-            quoted = not quoted
-        elif ch in "#;" and not quoted:
-            break
-        else:
-            out.append(ch)
+            ch = {"n": "\n", "t": "\t", "b": "\b", "\\": "\\", '"': '"'}.get(raw[i], None) or _bad(number)
+        out.append(pending + ch)
+        pending = ""
         i += 1
     if quoted:
         raise ConfigSyntaxError(f"line {number}: unterminated quote")
-    return "".join(out).strip()
+    return "".join(out)
 
 
 def _bad(number: int) -> str:

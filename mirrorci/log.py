@@ -44,7 +44,7 @@ _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s]+
 
 def redact(text: str) -> str:
     """Hide registered secrets and any credentials embedded in URLs."""
-    for secret in _secrets:
+    for secret in sorted(_secrets, key=len, reverse=True):  # longest first: no partial leaks
         text = text.replace(secret, "***")
     return _USERINFO.sub(lambda m: m.group("scheme") + "***@", text)
 

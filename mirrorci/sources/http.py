@@ -65,7 +65,9 @@ def open_http(uri: str, timeout: float = 60.0) -> BinaryIO:
 
 
 def open_file(uri: str) -> BinaryIO:
-    path = Path(unquote(urlsplit(uri).path))
+    literal = Path(uri[len("file://"):] if uri.startswith("file://") else urlsplit(uri).path)
+    # We write file:// URIs literally (as git reads them); accept percent-encoded ones too.
+    path = literal if literal.exists() else Path(unquote(urlsplit(uri).path))
     try:
         return path.open("rb")
     except OSError as exc:

@@ -64,7 +64,8 @@ class LocalStore:
         return path.stat().st_size if path.is_file() else None
 
     def url_for(self, key: str) -> str:
-        return self._path(key).as_uri()
+        # Not percent-encoded: git's bundle-URI code takes file:// paths literally.
+        return "file://" + str(self._path(key))
 
     def remove_tree(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
