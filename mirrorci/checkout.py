@@ -24,6 +24,7 @@ import git as gitpython
 
 from . import auth, log
 from .auth import DEFAULT_TOKEN_USER
+from .cache import ObjectCache
 from .errors import GitError, MirrorciError, SourceFailed, UsageError
 from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
@@ -69,6 +70,7 @@ class CheckoutResult:
     head: str = ""
     ref: str = ""
     detached: bool = False
+    cache: str | None = None  # what the runner's cache saved, if anything
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -139,39 +141,57 @@ def checkout(opts: CheckoutOptions) -> CheckoutResult:
 
 
 def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: CheckoutResult) -> None:
+    if not opts.cache_dir:
+        return _run_with(opts, prefer, target, result, None)
+    with ObjectCache(opts.cache_dir).locked() as cache:
+        return _run_with(opts, prefer, target, result, cache)
+
+
+def _run_with(
+    opts: CheckoutOptions, prefer: list[str], target: Path, result: CheckoutResult, cache: ObjectCache | None
+) -> None:
     started = time.monotonic()
     clock = _Clock(result.timings)
     repo = gitpython.Repo.init(target)
     with repo.config_writer() as cw:
         cw.set_value('remote "origin"', "url", opts.remote_url)
         cw.set_value('remote "origin"', "fetch", FETCH_REFSPECS[0])
-    if opts.token and opts.persist_credentials:
-        with repo.config_writer() as cw:
+        if opts.token and opts.persist_credentials:
             auth.persist(cw, opts.remote_url, opts.token, opts.token_user)
     git = Git(target)
     origin = git.with_env(auth.origin_env(opts.remote_url, opts.token, opts.token_user))
     pack_dir = target / ".git" / "objects" / "pack"
+    if cache:
+        cache.lend_to(target / ".git")
 
     with log.group(f"Listing refs of {log.redact_url(opts.remote_url)}"):
         remote = ls_remote(origin, opts.remote_url)
         if not remote.tips():
             raise MirrorciError(f"{log.redact_url(opts.remote_url)} has no branches or tags to check out")
         clock.lap("ls_remote")
+    wanted = remote.tips()
+    commit = _wanted_commit(opts.ref, remote)
 
     fetched: Fetched | None = None
-    if opts.no_mirrors:
+    if cache and not _missing(git, set(wanted.values()) | ({commit} if commit else set())):
+        result.method = "cache"
+        result.cache = "every tip origin advertised is in the cache"
+    elif opts.no_mirrors:
         result.fallbacks.append({"method": "all", "reason": "--no-mirrors given"})
     else:
         mirrors = _load_mirrors(origin, opts, remote, result)
         clock.lap("mirror_list")
-        if mirrors.empty:
+        newest = mirrors.bundle_list.newest() if mirrors.bundle_list else None
+        if cache and newest and cache.has_bundle(newest.sha256):
+            result.method = "cache"
+            result.cache = "the newest bundle is already in the cache; only newer objects come from origin"
+        elif mirrors.empty:
             result.fallbacks.append({"method": "all", "reason": "origin advertises no usable mirror under refs/mirrors/"})
         else:
             fetched = _try_sources(git, target, opts, prefer, mirrors, result)
         clock.lap("mirror")
 
     try:
-        wanted = remote.tips()
         if fetched:
             result.method = fetched.method
             result.mirror_uri = fetched.uri
@@ -179,14 +199,12 @@ def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: Checkou
             result.bytes_from_mirror = fetched.bytes
             _write_refs(git, {HAVE_PREFIX + ref[5:]: oid for ref, oid in fetched.tips.items()})
         drop_mirror_refs(git)
-        missing = _missing(git, set(wanted.values()))
-        commit = _wanted_commit(opts.ref, remote)
-        if commit and not missing and not _has_objects(git, [commit]):
-            missing.add(commit)
-        if missing or not fetched:
+        missing = _missing(git, set(wanted.values()) | ({commit} if commit else set()))
+        if missing:
             result.final_fetch_reason = (
-                "no mirror was used" if not fetched
-                else f"origin has {len(missing)} tip(s) the mirror lacks"
+                f"origin has {len(missing)} tip(s) the mirror lacks" if fetched
+                else f"origin has {len(missing)} tip(s) the cache lacks" if result.method == "cache"
+                else "no mirror was used"
             )
             with log.group("Fetching the rest from origin"):
                 before = _pack_bytes(pack_dir)
@@ -199,8 +217,8 @@ def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: Checkou
                 log.info(f"{result.bytes_from_origin} bytes from origin")
         else:
             result.final_fetch = False
-            result.final_fetch_reason = "the mirror holds every branch and tag origin advertised"
-            log.info("mirror is current: no final fetch from origin")
+            result.final_fetch_reason = f"the {'mirror' if fetched else 'cache'} holds every branch and tag origin advertised"
+            log.info(f"{result.final_fetch_reason}: no fetch from origin")
             _write_refs(git, {_tracking_name(ref): oid for ref, oid in wanted.items()})
         clock.lap("final_fetch")
     finally:
@@ -211,6 +229,11 @@ def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: Checkou
         git.run("read-tree", "-u", "--reset", "HEAD")
         result.head = git.out("rev-parse", "HEAD")
         clock.lap("checkout")
+    if cache:
+        with log.group("Updating the cache"):
+            packs = cache.absorb(target / ".git", opts.remote_url, wanted, getattr(fetched, "sha256", None))
+            log.info(f"{packs} new pack(s) kept in {cache.root}")
+            clock.lap("cache")
     result.timings["total"] = time.monotonic() - started
 
 

@@ -93,16 +93,6 @@ def test_checkout_of_a_branch_tag_or_commit(served_origin, static_server, tmp_pa
     assert fsck_ok(tmp_path / "co")
 
 
-def test_cache_dir_skips_fetching_the_mirror_list_again(served_origin, static_server, tmp_path):
-    publish_to_static(served_origin, static_server, tmp_path)
-    cache = tmp_path / "cache"
-    first = checkout(served_origin.git_url, tmp_path / "one", "--cache-dir", str(cache))
-    second = checkout(served_origin.git_url, tmp_path / "two", "--cache-dir", str(cache))
-    assert first["mirror_blobs_fetched"] == 1
-    assert second["mirror_blobs_fetched"] == 0
-    assert second["method"] == "http" and second["final_fetch"] is False
-
-
 def test_republish_moves_refs_with_increasing_creation_token(served_origin, static_server, tmp_path):
     first = publish_to_static(served_origin, static_server, tmp_path)
     advance_origin(served_origin.path, tmp_path / "advance")

@@ -39,6 +39,7 @@ class Fetched:
     bytes: int
     apply_path: str = ""
     bundle_id: str = ""
+    sha256: str | None = None  # of the bundle applied, if the method used one
 
 
 class Source(Protocol):
@@ -65,7 +66,7 @@ def apply_entry(
     applied: Applied = (apply_fast if use_fast else apply_streaming)(ctx.git, entry, opener, progress)
     progress.close()
     tips = {ref: oid for oid, ref in applied.header.refs if ref.startswith(("refs/heads/", "refs/tags/"))}
-    return Fetched(method, entry.uri, tips, applied.bytes, applied.path, entry.id)
+    return Fetched(method, entry.uri, tips, applied.bytes, applied.path, entry.id, entry.sha256)
 
 
 def first_working(ctx: FetchContext, method: str, entries: list[BundleEntry], opener: Callable[[str], BinaryIO]) -> Fetched:
