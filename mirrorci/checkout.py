@@ -54,6 +54,7 @@ class CheckoutOptions:
     token_user: str = DEFAULT_TOKEN_USER
     persist_credentials: bool = False
     clean: bool = False  # empty a non-empty --path first, as actions/checkout does
+    torrent: Any = None  # sources.torrent.TorrentOptions (daemon, time limit, client)
 
 
 @dataclass
@@ -106,10 +107,6 @@ def _prepare_target(path: Path, clean: bool) -> bool:
     return True
 
 
-def _pack_bytes(pack_dir: Path) -> int:
-    return sum(p.stat().st_size for p in pack_dir.glob("pack-*.pack"))
-
-
 class _Clock:
     def __init__(self, timings: dict[str, float]) -> None:
         self.timings = timings
@@ -160,7 +157,6 @@ def _run_with(
             auth.persist(cw, opts.remote_url, opts.token, opts.token_user)
     git = Git(target)
     origin = git.with_env(auth.origin_env(opts.remote_url, opts.token, opts.token_user))
-    pack_dir = target / ".git" / "objects" / "pack"
     if cache:
         cache.lend_to(target / ".git")
 
@@ -207,13 +203,13 @@ def _run_with(
                 else "no mirror was used"
             )
             with log.group("Fetching the rest from origin"):
-                before = _pack_bytes(pack_dir)
+                before = git.pack_bytes()
                 fetch_git = Git(target, config=("fetch.unpackLimit=1",), env=origin.env)
                 fetch_git.run("fetch", "--quiet", "--prune", "--no-tags", "origin", *FETCH_REFSPECS)
                 if commit and not _has_objects(git, [commit]):
                     source = _extra_ref(opts.ref, remote) or commit
                     fetch_git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "origin", source)
-                result.bytes_from_origin = _pack_bytes(pack_dir) - before
+                result.bytes_from_origin = git.pack_bytes() - before
                 log.info(f"{result.bytes_from_origin} bytes from origin")
         else:
             result.final_fetch = False
@@ -222,7 +218,7 @@ def _run_with(
             _write_refs(git, {_tracking_name(ref): oid for ref, oid in wanted.items()})
         clock.lap("final_fetch")
     finally:
-        _drop_refs(git, HAVE_PREFIX)
+        git.delete_refs(HAVE_PREFIX)
 
     with log.group("Checking out"):
         _set_head(git, repo, opts.ref, remote, result)
@@ -261,7 +257,7 @@ def _try_sources(
 ) -> Fetched | None:
     ctx = FetchContext(
         git=git, repo_dir=target, mirrors=mirrors, verify=opts.verify,
-        allow_file_urls=opts.allow_file_urls, s3=opts.s3, timeout=opts.timeout,
+        allow_file_urls=opts.allow_file_urls, s3=opts.s3, timeout=opts.timeout, torrent=opts.torrent,
     )
     for name in prefer:
         with log.group(f"Trying the {name} mirror"):
@@ -301,12 +297,6 @@ def _write_refs(git: Git, refs: dict[str, str]) -> None:
     if refs:
         lines = ["start"] + [f"update {ref} {oid}" for ref, oid in sorted(refs.items())] + ["prepare", "commit"]
         git.run("update-ref", "--stdin", input="\n".join(lines) + "\n")
-
-
-def _drop_refs(git: Git, prefix: str) -> None:
-    refs = git.out("for-each-ref", "--format=%(refname)", prefix).split()
-    if refs:
-        git.run("update-ref", "--stdin", input="".join(f"delete {r}\n" for r in refs))
 
 
 def _extra_ref(ref: str | None, remote: RemoteRefs) -> str | None:

@@ -21,6 +21,7 @@ from . import __version__, log
 from .auth import DEFAULT_TOKEN_USER
 from .errors import MirrorciError
 from .s3config import ADDRESSING_STYLES, CHECKSUM_MODES, S3Options
+from .torrent import cliopts as torrent_cli
 
 
 TOKEN_ENV = "MIRRORCI_TOKEN"
@@ -73,12 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "right for shallow CI checkouts) or --repo's own (local; the default with --no-push)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     _add_s3_options(p)
+    torrent_cli.add_publish_arguments(p)
 
     c = sub.add_parser("checkout", help="clone REMOTE_URL, taking the bulk of the objects from its mirrors")
     c.add_argument("remote_url", metavar="REMOTE_URL")
     c.add_argument("--path", type=Path, help="directory to clone into (default: like git clone)")
     c.add_argument("--ref", help="branch, tag or commit to check out (default: origin's HEAD)")
-    c.add_argument("--prefer", help="mirror methods to try, in order (default: http,s3,git)")
+    c.add_argument("--prefer", help="mirror methods to try, in order: http, s3, git, torrent (default: http,s3,git)")
     c.add_argument("--cache-dir", type=Path, help="directory kept between runs (mirror list cache)")
     c.add_argument("--no-mirrors", action="store_true", help="ignore mirrors: a plain clone from origin")
     c.add_argument("--allow-file-urls", action="store_true", help="accept file:// bundle URLs (local stores)")
@@ -90,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the origin token (MIRRORCI_TOKEN) in the clone's config for later git commands")
     c.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     _add_s3_options(c)
+    torrent_cli.add_checkout_arguments(c)
 
     i = sub.add_parser("inspect", help="show what REMOTE_URL advertises under refs/mirrors/*")
     i.add_argument("remote_url", metavar="REMOTE_URL")
@@ -130,6 +133,7 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
             store=args.store, repo=args.repo, remote=args.remote, public_url=args.public_url,
             git_mirrors=args.git_mirror, http_mirrors=args.http_mirror, name=args.name,
             push=not args.no_push, s3=_s3(args), source=args.source, **_token(),
+            torrent=torrent_cli.publish_options(args),
         ))
         log.info(f"published {result['bundle']['url']} ({result['bundle']['size']} bytes)")
         return result
@@ -141,17 +145,18 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
             cache_dir=args.cache_dir, no_mirrors=args.no_mirrors, allow_file_urls=args.allow_file_urls,
             verify=args.verify, timeout=args.timeout, s3=_s3(args), clean=args.clean,
             persist_credentials=args.persist_credentials, **_token(),
+            torrent=torrent_cli.checkout_options(args),
         ))
         log.info(f"checked out {outcome.head} in {outcome.path} via {outcome.method}"
                  f"{'' if outcome.final_fetch else ' (no fetch from origin needed)'}")
         return outcome.to_json()
     if args.command == "inspect":
-        from .inspect import describe, inspect_remote
+        from .inspect import describe, inspect_json, inspect_remote
 
         mirrors = inspect_remote(args.remote_url)
         if not args.json:
             print(describe(mirrors))
-        return mirrors.to_json()
+        return inspect_json(mirrors)
     from .demo import run_demo
 
     return run_demo(args.workdir, args.source)

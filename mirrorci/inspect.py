@@ -33,7 +33,40 @@ def describe(mirrors: MirrorSet) -> str:
         lines.append(f"git mirror: {url}")
     for url in mirrors.http_mirrors:
         lines.append(f"http git mirror: {url}")
+    torrent = torrent_info(mirrors)
+    if torrent.get("info_hash"):
+        lines.append(f"torrent {torrent['name']}: info hash {torrent['info_hash']}, "
+                     f"{torrent['pieces']} pieces of {torrent['piece_size']} bytes")
+        lines += [f"  tracker: {t}" for t in torrent["trackers"]] or ["  tracker: none"]
+        lines += [f"  web seed: {w}" for w in torrent["web_seeds"]] or ["  web seed: none"]
+    elif torrent.get("error"):
+        lines.append(f"torrent: {torrent['error']}")
     if mirrors.magnet:
         lines.append(f"magnet: {mirrors.magnet}")
+        if torrent.get("magnet_info_hash") and torrent.get("info_hash") not in (None, torrent["magnet_info_hash"]):
+            lines.append("  warning: the magnet's info hash differs from the torrent's")
     lines += [f"warning: {w}" for w in mirrors.warnings]
     return "\n".join(lines)
+
+
+def torrent_info(mirrors: MirrorSet) -> dict[str, object]:
+    """The advertised torrent parsed with torf (info hash, trackers, web seeds), and the magnet's info hash."""
+    if not (mirrors.torrent or mirrors.magnet):
+        return {}
+    from .torrent import TorrentError, make
+
+    info: dict[str, object] = {}
+    try:
+        if mirrors.torrent:
+            info.update(make.parse(mirrors.torrent).to_json())
+        if mirrors.magnet:
+            info["magnet_info_hash"] = make.magnet_info_hash(mirrors.magnet)
+    except TorrentError as exc:
+        info["error"] = str(exc)
+    return info
+
+
+def inspect_json(mirrors: MirrorSet) -> dict[str, object]:
+    data = mirrors.to_json()
+    data["torrent"] = torrent_info(mirrors) or None
+    return data

@@ -23,7 +23,7 @@ from .auth import DEFAULT_TOKEN_USER
 from .errors import MirrorciError, UsageError
 from .gitcmd import Git
 from .mirrorlist import (
-    REF_BUNDLE_HTTP, REF_FETCH_GIT, REF_FETCH_HTTP, BundleEntry, BundleList, MirrorListError,
+    REF_BUNDLE_HTTP, REF_BUNDLE_MAGNET, REF_BUNDLE_TORRENT, REF_FETCH_GIT, REF_FETCH_HTTP, BundleEntry, BundleList, MirrorListError,
     parse_bundle_list, parse_url_list, render_url_list,
 )
 from .progress import Progress
@@ -48,6 +48,7 @@ class PublishOptions:
     source: str = "auto"  # local: the repo's own branches/tags; remote: everything the remote has; auto: remote when pushing
     token: str | None = None  # for the remote only; see auth.py
     token_user: str = DEFAULT_TOKEN_USER
+    torrent: Any = None  # torrent.publishing.TorrentPublishOptions
 
 SOURCES = ("auto", "local", "remote")
 
@@ -92,8 +93,7 @@ def _snapshot_remote(local: Git, remote: Git, url: str, dest: Path) -> Git:
     snap = Git(dest, env=remote.env)
     snap.run("init", "--quiet", "--bare")
     if local.out("rev-parse", "--is-shallow-repository") != "true":
-        objects = local.out("rev-parse", "--path-format=absolute", "--git-path", "objects")
-        (dest / "objects" / "info" / "alternates").write_text(objects + "\n")
+        (dest / "objects" / "info" / "alternates").write_text(f"{local.git_path('objects')}\n")
     snap.run("fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
     head = ls_remote(snap, url).head_target
     if head and snap.ok("rev-parse", "--verify", "-q", head):
@@ -121,6 +121,8 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
     http_mirrors = _check_urls(opts.http_mirrors, ("http", "https"), "--http-mirror")
     if opts.public_url and urlsplit(opts.public_url).scheme not in ("http", "https"):
         raise UsageError("--public-url must be an http:// or https:// URL")
+    if opts.torrent is not None:
+        opts.torrent.validate()
     store = open_store(opts.store, opts.s3)
     store.check()
     name = opts.name or default_name(remote_url, Path(repo.working_tree_dir or repo.git_dir))
@@ -186,7 +188,24 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
     )
     bundle_list = BundleList(bundles=[entry]).render()
 
-    contents = {REF_BUNDLE_HTTP: bundle_list}
+    torrent = None
+    if opts.torrent is not None and opts.torrent.active:
+        from .torrent import publishing
+
+        with log.group("Building the torrent"):
+            t = time.monotonic()
+            torrent_key = f"{name}/bundles/{sha256}.torrent"
+            torrent = publishing.prepare(
+                opts.torrent, store, name=name, sha256=sha256, bundle_path=bundle_path, idx_path=idx_path,
+                bundle_url=entry.uri, workdir=workdir,
+                torrent_url=_url(opts.public_url, store.url_for(torrent_key), torrent_key),
+            )
+            timings["torrent"] = time.monotonic() - t
+
+    contents: dict[str, str | bytes] = {REF_BUNDLE_HTTP: bundle_list}
+    if torrent:
+        contents[REF_BUNDLE_TORRENT] = torrent.built.data
+        contents[REF_BUNDLE_MAGNET] = torrent.built.meta.magnet + "\n"
     if git_mirrors:
         contents[REF_FETCH_GIT] = render_url_list(git_mirrors)
     if http_mirrors:
@@ -206,6 +225,12 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
         store.put_bytes(list_key, bundle_list.encode(), "text/plain; charset=utf-8")
     except MirrorciError as exc:
         log.warn(f"refs are published, but the bundle list for git --bundle-uri was not uploaded: {exc}")
+    torrent_summary = None
+    if torrent:
+        torrent_summary = publishing.summary(torrent)
+        t = time.monotonic()
+        torrent_summary["seeding"] = publishing.seed(opts.torrent, torrent)
+        timings["seed"] = time.monotonic() - t
     timings["total"] = time.monotonic() - started
     return {
         "name": name,
@@ -217,6 +242,7 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
         "index": {"key": idx_key, "url": entry.idx_uri, "size": entry.idx_size, "sha256": entry.idx_sha256},
         "bundle_list_url": _url(opts.public_url, store.url_for(list_key), list_key),
         "creation_token": entry.creation_token,
+        "torrent": torrent_summary,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
 

@@ -7,8 +7,9 @@ from .base import FetchContext, Fetched, Source
 from .git_mirror import GitMirrorSource
 from .http import HttpSource
 from .s3 import S3Source
+from .torrent import TorrentSource
 
-SOURCES: dict[str, Source] = {s.name: s for s in (HttpSource(), S3Source(), GitMirrorSource())}
+SOURCES: dict[str, Source] = {s.name: s for s in (HttpSource(), S3Source(), GitMirrorSource(), TorrentSource())}
 DEFAULT_PREFERENCE = ("http", "s3", "git")
 
 __all__ = ["SOURCES", "DEFAULT_PREFERENCE", "FetchContext", "Fetched", "Source", "parse_preference"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Protocol
+from typing import Any, BinaryIO, Callable, Protocol
 
 from ..apply import Applied, apply_fast, apply_streaming
 from ..errors import SourceFailed
@@ -29,6 +29,7 @@ class FetchContext:
     s3: S3Options = field(default_factory=S3Options)
     timeout: float = 60.0
     fallbacks: list[dict[str, str]] = field(default_factory=list)
+    torrent: Any = None  # torrent.TorrentOptions for the torrent method
 
 
 @dataclass
