@@ -3,11 +3,15 @@
 # the right Python first on PATH.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-APT_PACKAGES=(git python3 python3-venv python3-pip ca-certificates)
+APT_PACKAGES=(git python3 python3-venv python3-pip ca-certificates transmission-daemon opentracker iproute2)
 
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
+# BitTorrent: a seeding daemon and a tracker for the torrent tests, ip for their network namespaces.
+command -v transmission-daemon >/dev/null 2>&1 || missing+=(transmission-daemon)
+command -v opentracker >/dev/null 2>&1 || missing+=(opentracker)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q
