@@ -86,10 +86,6 @@ def _check_object_format(git: Git, header: BundleHeader) -> None:
         raise SourceFailed(f"bundle uses {header.object_format} object ids, the repository {repo_format}")
 
 
-def _pack_dir(git: Git) -> Path:
-    return Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "objects/pack"))
-
-
 def _install(pack_dir: Path, tmp_pack: Path, tmp_idx: Path, name: str) -> None:
     """Rename pack first, idx last: git only looks at a pack once its index exists."""
     os.chmod(tmp_pack, 0o444)
@@ -116,7 +112,7 @@ def download_index(entry: BundleEntry, opener: Opener, dest: Path) -> None:
 def apply_fast(
     git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None
 ) -> Applied:
-    pack_dir = _pack_dir(git)
+    pack_dir = git.git_path("objects/pack")
     token = secrets.token_hex(6)
     tmp_idx = pack_dir / f"tmp_mirrorci_{token}.idx"
     tmp_pack = pack_dir / f"tmp_mirrorci_{token}.pack"
@@ -150,7 +146,7 @@ def apply_fast(
 def apply_streaming(
     git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None, threads: int = 0
 ) -> Applied:
-    pack_dir = _pack_dir(git)
+    pack_dir = git.git_path("objects/pack")
     token = secrets.token_hex(6)
     tmp_pack = pack_dir / f"tmp_mirrorci_{token}.pack"
     tmp_idx = pack_dir / f"tmp_mirrorci_{token}.idx"

@@ -142,7 +142,7 @@ def make_index(git: Git, bundle: Path, header: BundleHeader, workdir: Path) -> P
     so its index already exists and indexing again would only cost time.
     """
     checksum = pack_checksum(bundle, header)
-    pack_dir = Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "objects/pack"))
+    pack_dir = git.git_path("objects/pack")
     existing = pack_dir / f"pack-{checksum}.idx"
     idx = workdir / f"pack-{checksum}.idx"
     if existing.is_file() and (pack_dir / f"pack-{checksum}.pack").stat().st_size == bundle.stat().st_size - header.size:

@@ -79,6 +79,20 @@ class Git:
     def ok(self, *args: str) -> bool:
         return self.run(*args, check=False).returncode == 0
 
+    def git_path(self, name: str) -> Path:
+        """An absolute path inside the repository's git directory (objects/pack, ...)."""
+        return Path(self.out("rev-parse", "--path-format=absolute", "--git-path", name))
+
+    def pack_bytes(self) -> int:
+        """Total size of the repository's packs: how many bytes a fetch brought, measured after it."""
+        return sum(p.stat().st_size for p in self.git_path("objects/pack").glob("pack-*.pack"))
+
+    def delete_refs(self, prefix: str) -> None:
+        """Delete every ref under prefix in one transaction."""
+        refs = self.out("for-each-ref", "--format=%(refname)", prefix).split()
+        if refs:
+            self.run("update-ref", "--stdin", input="".join(f"delete {r}\n" for r in refs))
+
     def popen(
         self,
         *args: str,

@@ -6,7 +6,6 @@ configured for origin is never offered to the mirror host.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from .. import log
 from ..errors import GitError, SourceFailed
@@ -17,10 +16,6 @@ HAVE_PREFIX = "refs/mirrorci/mirror/"
 NO_CREDENTIALS = ("credential.helper=", "http.extraHeader=", "core.askPass=")
 
 
-def _pack_bytes(pack_dir: Path) -> int:
-    return sum(p.stat().st_size for p in pack_dir.glob("pack-*.pack"))
-
-
 class GitMirrorSource:
     name = "git"
 
@@ -29,13 +24,12 @@ class GitMirrorSource:
         if not urls:
             raise SourceFailed("origin advertises no git mirror")
         git = Git(ctx.repo_dir, config=NO_CREDENTIALS + ("fetch.unpackLimit=1",))
-        pack_dir = Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "objects/pack"))
         reasons = []
         for url in urls:
             if url.startswith("file:") and not ctx.allow_file_urls:
                 reasons.append(f"{url}: file:// URLs need --allow-file-urls")
                 continue
-            before = _pack_bytes(pack_dir)
+            before = git.pack_bytes()
             try:
                 git.run(
                     "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url,
@@ -48,11 +42,9 @@ class GitMirrorSource:
             for line in git.out("for-each-ref", "--format=%(objectname) %(refname)", HAVE_PREFIX).splitlines():
                 oid, ref = line.split(" ", 1)
                 tips["refs/" + ref[len(HAVE_PREFIX):]] = oid
-            return Fetched(self.name, log.redact_url(url), tips, _pack_bytes(pack_dir) - before)
+            return Fetched(self.name, log.redact_url(url), tips, git.pack_bytes() - before)
         raise SourceFailed("; ".join(reasons))
 
 
 def drop_mirror_refs(git: Git) -> None:
-    refs = git.out("for-each-ref", "--format=%(refname)", HAVE_PREFIX).split()
-    if refs:
-        git.run("update-ref", "--stdin", input="".join(f"delete {r}\n" for r in refs))
+    git.delete_refs(HAVE_PREFIX)
