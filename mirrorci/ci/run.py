@@ -31,6 +31,11 @@ SECRET_INPUTS = {
     "transmission-password": "MIRRORCI_TRANSMISSION_PASSWORD",
 }
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MIRRORCI_TRANSMISSION_PASSWORD", cli.TOKEN_ENV)
+# Inputs the entry point reads itself, beyond the CLI's options (see inputs.py).
+EXTRA_INPUTS = {
+    "publish": {*SECRET_INPUTS, "token-user"},
+    "checkout": {*SECRET_INPUTS, "token-user", "fetch-tags", "fetch-depth", "set-safe-directory", "github-server-url"},
+}
 # Whose values are not secret but still kept out of logs (as other actions do).
 MASK_ALSO = ("aws-access-key-id",)
 

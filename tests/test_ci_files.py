@@ -1,0 +1,133 @@
+"""Validation of the CI files: schemas, actionlint, hadolint, zizmor, and consistency with the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mirrorci.ci.inputs import input_specs
+from mirrorci.ci.run import EXTRA_INPUTS
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTIONS = {"publish": ROOT / "action.yml", "checkout": ROOT / "checkout" / "action.yml"}
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+TEMPLATES = {"publish": ROOT / "templates" / "publish.yml", "checkout": ROOT / "templates" / "checkout.yml"}
+
+
+def tool(name: str) -> str:
+    """A validator from the test extra; its absence fails in CI and skips elsewhere."""
+    for candidate in (Path(sys.executable).parent / name, shutil.which(name)):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed (pip install -e '.[test]')")
+    pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
+
+
+def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(a) for a in argv], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{' '.join(map(str, argv))}:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_action_files_match_the_github_actions_schema():
+    run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", *ACTIONS.values())
+
+
+def test_workflows_match_the_github_workflows_schema():
+    assert {w.name for w in WORKFLOWS} >= {"ci.yml", "release.yml", "image.yml"}
+    run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *WORKFLOWS)
+
+
+@pytest.mark.parametrize("template", sorted(TEMPLATES.values()), ids=lambda p: p.name)
+def test_gitlab_component_documents_match_the_gitlab_ci_schema(template, tmp_path):
+    """A component file is two documents (spec, then jobs): each is validated on its own."""
+    docs = list(yaml.safe_load_all(template.read_text()))
+    assert len(docs) == 2 and set(docs[0]) == {"spec"} and "inputs" in docs[0]["spec"]
+    paths = []
+    for i, doc in enumerate(docs):
+        path = tmp_path / f"{template.stem}-{i}.json"
+        path.write_text(json.dumps(doc))
+        paths.append(path)
+    run(tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", *paths)
+
+
+def test_actionlint():
+    run(tool("actionlint"), "-no-color", *WORKFLOWS)
+
+
+def test_hadolint():
+    run(tool("hadolint"), "--no-color", "Dockerfile")
+
+
+def test_zizmor_offline():
+    run(tool("zizmor"), "--offline", "--no-progress", *ACTIONS.values(), *WORKFLOWS)
+
+
+@pytest.mark.parametrize("command", sorted(ACTIONS))
+def test_every_cli_option_is_an_action_input(command):
+    action = yaml.safe_load(ACTIONS[command].read_text())
+    declared = set(action["inputs"])
+    cli = {spec.name for spec in input_specs(command)}
+    assert cli - declared == set(), f"CLI options without an input in {ACTIONS[command].name}"
+    assert declared - cli - EXTRA_INPUTS[command] == set(), "inputs nothing reads"
+    assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name) for name in declared)
+    assert all(isinstance(i.get("default", ""), str) and i.get("description") for i in action["inputs"].values())
+    assert action["runs"]["using"] == "docker" and action["runs"]["args"] == [command]
+    assert (ACTIONS[command].parent / action["runs"]["image"]).resolve() == ROOT / "Dockerfile"
+
+
+def test_checkout_inputs_follow_actions_checkout():
+    inputs = yaml.safe_load(ACTIONS["checkout"].read_text())["inputs"]
+    assert inputs["repository"]["default"] == "${{ github.repository }}"
+    assert inputs["token"]["default"] == "${{ github.token }}"
+    assert inputs["persist-credentials"]["default"] == "true" and inputs["clean"]["default"] == "true"
+    outputs = yaml.safe_load(ACTIONS["checkout"].read_text())["outputs"]
+    assert {"commit", "method", "origin-fetched"} <= set(outputs)
+    outputs = yaml.safe_load(ACTIONS["publish"].read_text())["outputs"]
+    assert {"bundle-url", "bundle-sha256", "info-hash", "refs"} <= set(outputs)
+
+
+@pytest.mark.parametrize("command", sorted(TEMPLATES))
+def test_template_variables_are_inputs_the_entry_point_reads(command):
+    jobs = list(yaml.safe_load_all(TEMPLATES[command].read_text()))[1]
+    (job,) = jobs.values()
+    known = {spec.name for spec in input_specs(command)} | EXTRA_INPUTS[command]
+    names = {k[len("INPUT_"):].lower().replace("_", "-") for k in job["variables"] if k.startswith("INPUT_")}
+    assert names and names - known == set()
+    text = TEMPLATES[command].read_text()
+    assert f"mirrorci-ci {command} --gitlab" in text and "dotenv:" in text
+    if command == "checkout":
+        assert "pre_get_sources_script" in job["hooks"]
+
+
+def test_dockerfile_is_a_plain_container_action_image():
+    text = (ROOT / "Dockerfile").read_text()
+    instructions = [line.split()[0].upper() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+                    and not line.startswith((" ", "\t"))]
+    assert instructions[0] == "FROM" and re.search(r"^FROM debian:bookworm-slim$", text, re.M)
+    assert "USER" not in instructions and "WORKDIR" not in instructions
+    assert "entrypoint.py" in text.splitlines()[-1] and "requirements.lock" in text
+
+
+def test_requirements_lock_pins_every_dependency():
+    import tomllib
+
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.split(";")[0].strip().partition("==")
+            assert version, f"requirements.lock: {line!r} is not pinned with =="
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    for dep in deps:
+        name = re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0]).lower()
+        assert name in pins, f"{name} from pyproject.toml is not pinned in requirements.lock"
