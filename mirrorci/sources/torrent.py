@@ -31,6 +31,7 @@ class TorrentOptions:
     time_limit: float = 300.0
     client: str = "auto"
     listen: str = "0.0.0.0:0"
+    web_seed_delay: float = 0.0  # embedded client: peers alone for this long before the web seeds join
 
     def validate(self) -> None:
         if self.client not in CLIENTS:
@@ -144,7 +145,7 @@ class TorrentSource:
                 save.mkdir(parents=True, exist_ok=True)
                 embedded.download(
                     save, torrent=torrent, magnet=None if torrent else magnet, deadline=deadline, stall=stall,
-                    listen=opts.listen,
+                    listen=opts.listen, web_seed_delay=opts.web_seed_delay,
                     on_status=lambda s: reporter(s.done, s.total, s.rate_down, s.peers),
                 )
                 content = save / make.TORRENT_NAME

@@ -53,6 +53,9 @@ def add_checkout_arguments(c: argparse.ArgumentParser) -> None:
                    help="auto: the daemon if --transmission is given, else the embedded libtorrent client")
     g.add_argument("--torrent-timeout", type=float, default=300.0, metavar="SECONDS",
                    help="time limit for the torrent download before falling back to the next method (default 300)")
+    g.add_argument("--web-seed-delay", type=float, default=0.0, metavar="SECONDS",
+                   help="embedded client: fetch from peers alone for this long before using the web seed, "
+                        "so a fleet pulls the bundle from the store about once (default 0)")
 
 
 def checkout_options(args: argparse.Namespace):  # -> TorrentOptions
@@ -61,6 +64,7 @@ def checkout_options(args: argparse.Namespace):  # -> TorrentOptions
     opts = TorrentOptions(
         transmission=args.transmission, download_dir=args.transmission_download_dir,
         local_dir=args.transmission_local_dir, time_limit=args.torrent_timeout, client=args.torrent_client,
+        web_seed_delay=args.web_seed_delay,
     )
     opts.validate()
     return opts

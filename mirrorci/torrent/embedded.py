@@ -66,10 +66,13 @@ def _wait_alert(ses: Any, kind: str, timeout: float) -> bool:
 def download(
     save_dir: Path, *, torrent: bytes | None = None, magnet: str | None = None, deadline: float,
     stall: float | None = None, on_status: Callable[[Status], None] | None = None, listen: str = "0.0.0.0:0",
+    web_seed_delay: float = 0.0,
 ) -> str:
     """Download into `save_dir` until complete; returns the info hash. TorrentError on failure.
 
     With a magnet the metadata must come from peers first (a web seed cannot provide it).
+    `web_seed_delay`: try peers alone for this long before the web seeds join in (less
+    egress from the store when a fleet shares the download; only if the torrent has trackers).
     """
     import libtorrent as lt
 
@@ -81,7 +84,12 @@ def download(
         except RuntimeError as exc:
             raise TorrentError(f"libtorrent cannot read the torrent: {exc}") from None
     params.save_path = str(save_dir)
+    held_back: list[str] = []
+    if torrent is not None and web_seed_delay > 0 and params.ti.trackers():
+        held_back = [w["url"] for w in params.ti.web_seeds()]
+        params.ti.set_web_seeds([])
     handle = ses.add_torrent(params)
+    web_seeds_at = time.monotonic() + web_seed_delay
     last_done, last_move = -1, time.monotonic()
     try:
         while True:
@@ -95,6 +103,10 @@ def download(
                 raise TorrentError(f"libtorrent: {s.errc.message()}")
             if s.has_metadata and s.is_seeding:
                 break
+            if held_back and now >= web_seeds_at:
+                for url in held_back:
+                    handle.add_url_seed(url)
+                held_back = []
             if status.done != last_done or str(s.state).endswith("checking_files"):
                 last_done, last_move = status.done, now
             if stall and now - last_move > stall:

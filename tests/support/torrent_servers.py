@@ -70,6 +70,7 @@ class NetLab:
         self.subnet = _free_subnet()
         self.host_ip = f"{self.subnet}.1"
         self.namespaces: dict[str, str] = {}  # netns name -> address
+        self.links: dict[str, str] = {}  # netns name -> the veth end on the bridge
         self._next = 2
 
     def __enter__(self) -> NetLab:
@@ -90,6 +91,7 @@ class NetLab:
         address = f"{self.subnet}.{n}"
         _ip("netns", "add", ns)
         self.namespaces[ns] = address
+        self.links[ns] = host_end
         _ip("link", "add", host_end, "type", "veth", "peer", "name", ns_end)
         _ip("link", "set", ns_end, "netns", ns)
         _ip("link", "set", host_end, "master", self.bridge)
@@ -99,10 +101,17 @@ class NetLab:
         _ip("link", "set", "lo", "up", netns=ns)
         return ns, address
 
+    def remove(self, ns: str) -> None:
+        """Delete a namespace and its veth pair (a socket still lingering in the namespace would keep it)."""
+        link = self.links.pop(ns, None)
+        if link:
+            subprocess.run(["ip", "link", "del", link], capture_output=True, timeout=20)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
+        self.namespaces.pop(ns, None)
+
     def close(self) -> None:
         for ns in list(self.namespaces):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=20)
-            self.namespaces.pop(ns)
+            self.remove(ns)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=20)
 
     def __exit__(self, *exc: object) -> None:
