@@ -23,10 +23,12 @@ RUN python3 -m venv /opt/mirrorci/venv \
  && /opt/mirrorci/venv/bin/pip install --no-cache-dir -r "$src/requirements.lock" \
  && /opt/mirrorci/venv/bin/pip install --no-cache-dir --no-deps "$src" \
  && rm -rf "$src/wheels" "$src/build" "$src"/*.egg-info \
- && ln -s /opt/mirrorci/venv/bin/mirrorci /usr/local/bin/mirrorci \
- && printf '#!/bin/sh\nexec /opt/mirrorci/venv/bin/python /opt/mirrorci/src/entrypoint.py "$@"\n' > /usr/local/bin/mirrorci-ci \
- && chmod 755 /usr/local/bin/mirrorci-ci \
- && mirrorci --version
+ && chmod 755 "$src/entrypoint.py" \
+ && ln -s "$src/entrypoint.py" /usr/local/bin/mirrorci-ci \
+ && /opt/mirrorci/venv/bin/mirrorci --version
 
-ENV PYTHONUNBUFFERED=1
+# The venv first on PATH: `mirrorci` and `mirrorci-ci` (the entry point, for
+# GitLab jobs and hooks) run with the installed packages.
+ENV PATH=/opt/mirrorci/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1
 ENTRYPOINT ["/opt/mirrorci/venv/bin/python", "/opt/mirrorci/src/entrypoint.py"]
