@@ -12,6 +12,13 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip
 command -v transmission-daemon >/dev/null 2>&1 || missing+=(transmission-daemon)
 command -v opentracker >/dev/null 2>&1 || missing+=(opentracker)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# The container image test (root only): buildah builds on a debootstrap base, podman runs it with runc.
+if [ "$(id -u)" -eq 0 ]; then
+  APT_PACKAGES+=(buildah podman debootstrap runc)
+  for tool in buildah podman debootstrap runc; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q
