@@ -211,13 +211,15 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
     if http_mirrors:
         contents[REF_FETCH_HTTP] = render_url_list(http_mirrors)
     new = {ref: git.out("hash-object", "-w", "--stdin", input=text) for ref, text in contents.items()}
+    # Refs that describe a bundle must not outlive it: a torrent of the previous release goes.
+    stale = sorted(ref for ref in (REF_BUNDLE_TORRENT, REF_BUNDLE_MAGNET) if ref in old and ref not in new)
 
     with log.group("Updating refs/mirrors/*"):
         t = time.monotonic()
         if remote_url:
-            push_refs_atomic(git, remote_url, new, old)
+            push_refs_atomic(git, remote_url, new, old, delete=stale)
         else:
-            update_refs_locally(git, new, old)
+            update_refs_locally(git, new, old, delete=stale)
         timings["refs"] = time.monotonic() - t
 
     list_key = f"{name}/{LIST_KEY}"
@@ -237,6 +239,7 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
         "store": store.describe(),
         "remote": log.redact_url(remote_url) if remote_url else None,
         "refs": new,
+        "refs_deleted": stale,
         "previous_refs": old,
         "bundle": {"key": bundle_key, "url": entry.uri, "size": size, "sha256": sha256, "refs": len(header.refs)},
         "index": {"key": idx_key, "url": entry.idx_uri, "size": entry.idx_size, "sha256": entry.idx_sha256},

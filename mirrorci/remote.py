@@ -113,18 +113,19 @@ def read_mirror_blobs(git: Git, url: str, refs: dict[str, str], cache: BlobCache
     return blobs, len(missing)
 
 
-def push_refs_atomic(git: Git, url: str, new: dict[str, str], old: dict[str, str]) -> None:
+def push_refs_atomic(git: Git, url: str, new: dict[str, str], old: dict[str, str], delete: list[str] = ()) -> None:
     """Point each ref at its new object in one atomic push, leasing the old values.
 
     A concurrent publish that moved a ref in between makes the whole push fail,
     so nothing is half-updated and nobody's publish is silently overwritten.
     """
     args = ["push", "--atomic", "--quiet", "--no-verify"]
-    for ref in sorted(new):
+    for ref in sorted([*new, *delete]):
         args.append(f"--force-with-lease={ref}:{old.get(ref, '')}")
     args.append(url)
     # No '+' on the refspecs: it would override the leases. A lease alone allows the non-fast-forward.
     args += [f"{oid}:{ref}" for ref, oid in sorted(new.items())]
+    args += [f":{ref}" for ref in delete]
     try:
         git.run(*args)
     except GitError as exc:
@@ -133,11 +134,12 @@ def push_refs_atomic(git: Git, url: str, new: dict[str, str], old: dict[str, str
         ) from None
 
 
-def update_refs_locally(git: Git, new: dict[str, str], old: dict[str, str]) -> None:
+def update_refs_locally(git: Git, new: dict[str, str], old: dict[str, str], delete: list[str] = ()) -> None:
     """Same contract as push_refs_atomic for a repository we write into directly."""
     lines = ["start"]
     for ref, oid in sorted(new.items()):
         lines.append(f"update {ref} {oid} {old.get(ref, '0' * len(oid))}")
+    lines += [f"delete {ref} {old[ref]}" for ref in delete]
     lines += ["prepare", "commit"]
     try:
         git.run("update-ref", "--stdin", input="\n".join(lines) + "\n")

@@ -118,6 +118,16 @@ def test_torrent_refs_round_trip_through_inspect(served_origin, static_server, t
     assert magnet.infohash == info["info_hash"] and magnet.tr == [tracker] and magnet.ws == [web_seed]
 
 
+def test_publish_without_torrent_removes_the_previous_releases_torrent_refs(served_origin, static_server, tmp_path):
+    first = publish_to_static(served_origin, static_server, tmp_path, "--tracker", closed_port_url())
+    assert "refs/mirrors/bundle/torrent" in first["refs"]
+    (tmp_path / "again").mkdir()
+    second = publish_to_static(served_origin, static_server, tmp_path / "again")
+    assert second["refs_deleted"] == ["refs/mirrors/bundle/torrent", "refs/mirrors/bundle/torrent-magnet"]
+    advertised = git(tmp_path, "ls-remote", served_origin.git_url, "refs/mirrors/*")
+    assert "refs/mirrors/bundle/torrent" not in advertised and "refs/mirrors/bundle/http" in advertised
+
+
 @needs_transmission
 @pytest.mark.parametrize("mode", ["shared-directory", "web-seed"])
 def test_publish_seeds_through_transmission(served_origin, static_server, transmission, tmp_path, mode):
