@@ -272,3 +272,12 @@ def test_output_files_formats():
     assert parse_github_output(text) == {"one": "1", "many": "a\nb"}
     report = dotenv_text({"refs": "a b\nc d", "big": "x" * (DOTENV_LIMIT + 1), "after": "ok"})
     assert report == "MIRRORCI_REFS=a b c d\nMIRRORCI_AFTER=ok\n"
+
+
+def test_publish_with_a_torrent_outputs_its_info_hash(served_origin, static_server, tmp_path):
+    work = tmp_path / "w"
+    git(tmp_path, "clone", "-q", served_origin.git_url, str(work))
+    run = run_action("publish", publish_inputs(static_server, torrent="true"), tmp_path, cwd=work)
+    assert run.code == 0, run.stderr
+    assert len(run.outputs["info-hash"]) == 40 and run.outputs["info-hash"] in run.summary
+    assert "refs/mirrors/bundle/torrent" in run.outputs["refs"]

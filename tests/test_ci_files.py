@@ -77,7 +77,7 @@ def test_every_cli_option_is_an_action_input(command):
     action = yaml.safe_load(ACTIONS[command].read_text())
     declared = set(action["inputs"])
     cli = {spec.name for spec in input_specs(command)}
-    assert cli - declared == set(), f"CLI options without an input in {ACTIONS[command].name}"
+    assert cli - declared == set(), f"CLI options without an input: add them to {ACTIONS[command].relative_to(ROOT)}"
     assert declared - cli - EXTRA_INPUTS[command] == set(), "inputs nothing reads"
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name) for name in declared)
     assert all(isinstance(i.get("default", ""), str) and i.get("description") for i in action["inputs"].values())
