@@ -143,7 +143,7 @@ class Engine:
         return time.monotonic() - started
 
     def build(self, context: Path, tag: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return self.run("buildah", "bud", "--isolation", "chroot", "--pull=never", "--layers", "--format", "docker",
+        return self.run("buildah", "bud", "--isolation", "chroot", "--pull=never", "--layers", "--force-rm", "--format", "docker",
                         "-t", tag, "-f", context / "Dockerfile", context, timeout=timeout)
 
 
