@@ -1,13 +1,17 @@
 # Sourced by scripts/demo and scripts/test: install what mirrorci needs on a
 # fresh Debian machine (apt packages if missing, Python packages), then put
-# the right Python first on PATH.
+# the right Python first on PATH. BOOTSTRAP_FOR=demo installs only what the
+# main job needs; the default (test) adds the servers and tools the tests start.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-APT_PACKAGES=(git python3 python3-venv python3-pip ca-certificates transmission-daemon opentracker iproute2)
+BOOTSTRAP_FOR=${BOOTSTRAP_FOR:-test}
+APT_PACKAGES=(git python3 python3-venv python3-pip ca-certificates)
 
 missing=()
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
+if [ "$BOOTSTRAP_FOR" = test ]; then
+APT_PACKAGES+=(transmission-daemon opentracker iproute2)
 # BitTorrent: a seeding daemon and a tracker for the torrent tests, ip for their network namespaces.
 command -v transmission-daemon >/dev/null 2>&1 || missing+=(transmission-daemon)
 command -v opentracker >/dev/null 2>&1 || missing+=(opentracker)
@@ -18,6 +22,7 @@ if [ "$(id -u)" -eq 0 ]; then
   for tool in buildah podman debootstrap runc; do
     command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("$tool")
   done
+fi
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -35,5 +40,6 @@ if ! "$PY" -m pip --version >/dev/null 2>&1 || \
   export PATH="$ROOT/.venv/bin:$PATH"
   PY="$ROOT/.venv/bin/python"
 fi
-"$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]"
+extra=""; [ "$BOOTSTRAP_FOR" = test ] && extra="[test]"
+"$PY" -m pip install -q --disable-pip-version-check -e "$ROOT$extra"
 export PY
