@@ -15,7 +15,9 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 from . import __version__, log
 from .auth import DEFAULT_TOKEN_USER
@@ -105,21 +107,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def guarded(work: Callable[[], T]) -> tuple[int, T | None]:
+    """Run work; turn every failure into one error line and the exit code it deserves."""
     try:
-        summary = dispatch(args)
+        return 0, work()
     except MirrorciError as exc:
         log.error(str(exc))
-        return exc.exit_code
+        return exc.exit_code, None
     except KeyboardInterrupt:
         log.error("interrupted")
-        return 130
+        return 130, None
     except Exception as exc:
         if os.environ.get("MIRRORCI_DEBUG"):
             raise
         log.error(f"unexpected {type(exc).__name__}: {exc} (set MIRRORCI_DEBUG=1 for a traceback)")
-        return 1
+        return 1, None
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code, summary = guarded(lambda: dispatch(args))
+    if code:
+        return code
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     return 0

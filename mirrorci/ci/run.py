@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import auth, cli, log
-from ..errors import MirrorciError, UsageError
+from ..errors import UsageError
 from ..gitcmd import Git
 from . import outputs as out
 from .inputs import Inputs, parse, to_argv
@@ -47,21 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dotenv", type=Path, help="dotenv report to write in GitLab mode (default: mirrorci-<command>.env)")
     args = parser.parse_args(argv)
     ci = Context(gitlab=args.gitlab or (log.on_gitlab() and not log.on_github()), inputs=Inputs())
-    try:
+
+    def work() -> tuple[dict[str, str], str]:
         ci.take_secrets()  # first: nothing may be printed before the runner knows what to mask
         ci.prepare_git()
-        results = publish(ci) if args.command == "publish" else checkout(ci)
-    except MirrorciError as exc:
-        log.error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
-    except Exception as exc:
-        if os.environ.get("MIRRORCI_DEBUG"):
-            raise
-        log.error(f"unexpected {type(exc).__name__}: {exc} (set MIRRORCI_DEBUG=1 for a traceback)")
-        return 1
+        return publish(ci) if args.command == "publish" else checkout(ci)
+
+    code, results = cli.guarded(work)
+    if code or results is None:
+        return code
     outputs, report = results
     if ci.gitlab:
         path = args.dotenv or Path(os.environ.get("MIRRORCI_DOTENV") or f"mirrorci-{args.command}.env")
