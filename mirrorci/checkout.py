@@ -35,6 +35,15 @@ from .sources.git_mirror import drop_mirror_refs
 HAVE_PREFIX = "refs/mirrorci/have/"
 FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
 VERIFY_MODES = ("auto", "full")
+# Writing the work tree is the one step a mirror cannot shorten: use every core for it,
+# and bound git's pack windows and delta cache so a large pack does not balloon memory.
+WORKTREE_CONFIG = (
+    "checkout.workers=0",
+    "checkout.thresholdForParallelism=1000",
+    "core.packedGitWindowSize=16m",
+    "core.packedGitLimit=64m",
+    "core.deltaBaseCacheLimit=32m",
+)
 
 
 @dataclass
@@ -221,7 +230,7 @@ def _run_with(
 
     with log.group("Checking out"):
         _set_head(git, repo, opts.ref, remote, result)
-        git.run("read-tree", "-u", "--reset", "HEAD")
+        Git(target, config=WORKTREE_CONFIG).run("read-tree", "-u", "--reset", "HEAD")
         result.head = git.out("rev-parse", "HEAD")
         clock.lap("checkout")
     if cache:
