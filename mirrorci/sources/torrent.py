@@ -5,7 +5,6 @@ libtorrent client, checked against the bundle list's sha256, then applied like a
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import shutil
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import log
+from ..bundle import file_sha256
 from ..errors import SourceFailed, UsageError
 from ..mirrorlist import BundleEntry
 from ..progress import human_bytes
@@ -74,14 +74,6 @@ class _Reporter:
         if self.tty:
             sys.stderr.write("\r\x1b[K")
         log.info(f"{self.label}: {text} in {time.monotonic() - self.start:.2f}s")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify_download(bundle: Path, idx: Path | None, entry: BundleEntry) -> None:
