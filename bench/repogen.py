@@ -45,7 +45,7 @@ PRESETS = {
     # >= 100 MB pack, >= 300k objects: index-pack dominates a plain clone.
     "large": Preset(files=34_000, commits=4_400, mods=24, adds=3, hot=2_500, mean_size=4_500),
     # git.git's shape: a few thousand files, a long history (most objects are old versions).
-    "gitlike": Preset(files=4_000, commits=14_000, mods=10, adds=0, hot=600, mean_size=12_000),
+    "gitlike": Preset(files=4_000, commits=14_000, mods=12, adds=0, hot=600, mean_size=16_000),
 }
 
 _SYLLABLES = ["ba", "ce", "di", "fo", "gu", "ka", "le", "mi", "no", "pu", "ra", "se", "ti", "vo", "xu",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark mirrorci checkout against git clone and git clone --bundle-uri.
 
-    python bench/run.py [--size small|large] [--repo PATH] [--runs N] [--workdir DIR] [--json]
+    python bench/run.py [--size small|large|gitlike] [--repo PATH] [--runs N] [--workdir DIR] [--json]
 
 One run: get a large repository (generated and cached, or --repo), make a bare
 origin served by `git daemon` behind a byte-counting proxy, publish its mirror to
@@ -402,7 +402,7 @@ def table(report: dict) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repo", type=Path, help="benchmark this existing repository instead of a generated one")
-    p.add_argument("--size", choices=sorted(repogen.PRESETS), default="large",
+    p.add_argument("--size", choices=sorted(repogen.PRESETS), default="gitlike",
                    help="generated repository preset (default: large; small is for debugging)")
     p.add_argument("--runs", type=int, default=3, help="fresh clones per method; medians are reported (default 3)")
     p.add_argument("--workdir", type=Path, help="cache and scratch space (default: <tmp>/mirrorci-bench)")
