@@ -11,12 +11,13 @@ import signal
 import subprocess
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import IO, BinaryIO, Iterator
 from urllib.parse import unquote
 
+from .threaded_http import OwnedServer, ThreadedHTTPServer
 from .ports import free_port, wait_for_port
 
 _CHUNK = 64 * 1024
@@ -26,8 +27,8 @@ class GitDaemon:
     """``git daemon`` serving every bare repo under ``root`` (push enabled)."""
 
     def __init__(self, root: Path) -> None:
+        super().__init__()
         self.root = Path(root)
-        self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -95,7 +96,7 @@ class _CgiHandler(BaseHTTPRequestHandler):
     """Runs ``git http-backend`` as a CGI per request, streaming both bodies."""
 
     protocol_version = "HTTP/1.1"
-    server: _OwnedServer
+    server: OwnedServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass  # keep test output clean
@@ -243,21 +244,14 @@ def _chunked_blocks(rfile: BinaryIO) -> Iterator[bytes]:
         rfile.readline()  # CRLF after each chunk
 
 
-class _OwnedServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    owner: GitHttpServer
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # clients hanging up mid-response are normal in fault tests
-
-
-class GitHttpServer:
+class GitHttpServer(ThreadedHTTPServer):
     """Smart-HTTP git server: ``git http-backend`` behind a threaded http.server.
 
     Pushes are allowed via ``http.receivepack=true`` passed as GIT_CONFIG_* env,
     so the bare repos themselves need no special config.
     """
+
+    handler = _CgiHandler
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -267,8 +261,6 @@ class GitHttpServer:
         self.chunked_requests = 0
         self.errors: list[str] = []
         self._lock = threading.Lock()
-        self._server: _OwnedServer | None = None
-        self._thread: threading.Thread | None = None
 
     def url_for(self, name: str) -> str:
         """http:// URL of the repository ``root/name``."""
@@ -300,21 +292,3 @@ class GitHttpServer:
         env.pop("GIT_DIR", None)
         return env
 
-    def __enter__(self) -> GitHttpServer:
-        self._server = _OwnedServer(("127.0.0.1", 0), _CgiHandler)
-        self._server.owner = self
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.05})
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None

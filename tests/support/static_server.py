@@ -14,13 +14,14 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import quote, unquote, urlsplit
 
 _CHUNK = 64 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+from .threaded_http import OwnedServer, ThreadedHTTPServer
 
 
 @dataclass
@@ -66,7 +67,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _OwnedServer
+    server: OwnedServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
@@ -145,28 +146,19 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
 
 
-class _OwnedServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    owner: StaticServer
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # aborted downloads are expected; stay quiet
-
-
-class StaticServer:
+class StaticServer(ThreadedHTTPServer):
     """Serves files under ``root``; see ``Fault`` for runtime misbehaviour."""
 
+    handler = _Handler
+
     def __init__(self, root: Path) -> None:
+        super().__init__()
         self.root = Path(root)
-        self.port = 0
         self.faults: dict[str, Fault] = {}
         self.requests: list[tuple[str, str, str | None]] = []
         self.headers_seen: list[dict[str, str]] = []  # request headers, to prove no secret leaks to mirrors
         self._bytes_sent = 0
         self._lock = threading.Lock()
-        self._server: _OwnedServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -216,21 +208,3 @@ class StaticServer:
             return None
         return candidate if candidate.is_file() and os.access(candidate, os.R_OK) else None
 
-    def __enter__(self) -> StaticServer:
-        self._server = _OwnedServer(("127.0.0.1", 0), _Handler)
-        self._server.owner = self
-        self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.05})
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
