@@ -15,7 +15,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, NoReturn, TypeVar
 
 T = TypeVar("T")
 
@@ -57,10 +57,18 @@ def _token() -> dict[str, str]:
     return {"token": token, "token_user": os.environ.get(TOKEN_USER_ENV, "").strip() or DEFAULT_TOKEN_USER}
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line that says what to change, not a wall of usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        log.error(f"{self.prog}: {message} (see '{self.prog} --help')")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mirrorci", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="mirrorci", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mirrorci {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("publish", help="bundle the repository, upload it, and advertise it under refs/mirrors/*")
     p.add_argument("--repo", type=Path, default=Path("."), help="repository to publish (default: .)")
