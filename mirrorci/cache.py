@@ -68,7 +68,7 @@ class ObjectCache:
         except OSError:
             return False
 
-    def absorb(self, git_dir: Path, remote_url: str, tips: dict[str, str], bundle_sha256: str | None) -> int:
+    def absorb(self, git_dir: Path, remote_url: str, tips: dict[str, str], bundles: list[str]) -> int:
         """Link the clone's packs into the cache and keep its tips reachable there.
 
         Hard links cost nothing and leave the clone self-contained for what it
@@ -91,9 +91,10 @@ class ObjectCache:
         lines += [f"update {ref} {oid}" for ref, oid in sorted(wanted.items())]
         lines += ["prepare", "commit"]
         self.git.run("update-ref", "--stdin", input="\n".join(lines) + "\n")
-        if bundle_sha256 and not self.has_bundle(bundle_sha256):
+        new = [sha for sha in bundles if not self.has_bundle(sha)]
+        if new:
             with self._applied.open("a") as f:
-                f.write(bundle_sha256 + "\n")
+                f.writelines(sha + "\n" for sha in new)
         self._maybe_repack()
         return added
 

@@ -177,6 +177,7 @@ def _run_with(
     commit = _wanted_commit(opts.ref, remote)
 
     fetched: Fetched | None = None
+    covered: list[str] = []  # bundles whose objects the cache will hold after this checkout
     if cache and not _missing(git, set(wanted.values()) | ({commit} if commit else set())):
         result.method = "cache"
         result.cache = "every tip origin advertised is in the cache"
@@ -192,7 +193,11 @@ def _run_with(
         elif mirrors.empty:
             result.fallbacks.append({"method": "all", "reason": "origin advertises no usable mirror under refs/mirrors/"})
         else:
-            fetched = _try_sources(git, target, opts, prefer, mirrors, result)
+            fetched = _try_sources(git, target, opts, prefer, mirrors, result, cache)
+            if fetched and fetched.sha256 and newest:
+                # A full bundle, or an incremental one on top of what the cache had: either way
+                # the cache now holds the newest release.
+                covered = sorted({fetched.sha256, newest.sha256})
         clock.lap("mirror")
 
     try:
@@ -235,7 +240,7 @@ def _run_with(
         clock.lap("checkout")
     if cache:
         with log.group("Updating the cache"):
-            packs = cache.absorb(target / ".git", opts.remote_url, wanted, getattr(fetched, "sha256", None))
+            packs = cache.absorb(target / ".git", opts.remote_url, wanted, covered)
             log.info(f"{packs} new pack(s) kept in {cache.root}")
             clock.lap("cache")
     result.timings["total"] = time.monotonic() - started
@@ -261,12 +266,15 @@ def _load_mirrors(git: Git, opts: CheckoutOptions, remote: RemoteRefs, result: C
 
 
 def _try_sources(
-    git: Git, target: Path, opts: CheckoutOptions, prefer: list[str], mirrors: MirrorSet, result: CheckoutResult
+    git: Git, target: Path, opts: CheckoutOptions, prefer: list[str], mirrors: MirrorSet, result: CheckoutResult,
+    cache: ObjectCache | None = None,
 ) -> Fetched | None:
     ctx = FetchContext(
         git=git, repo_dir=target, mirrors=mirrors, verify=opts.verify,
         allow_file_urls=opts.allow_file_urls, s3=opts.s3, timeout=opts.timeout, torrent=opts.torrent,
     )
+    if cache:
+        ctx.have_bundle = cache.has_bundle
     for name in prefer:
         with log.group(f"Trying the {name} mirror"):
             try:

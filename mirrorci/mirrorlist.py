@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import urlsplit
 
 from . import gitconfig
@@ -42,6 +43,11 @@ class BundleEntry:
     idx_sha256: str = ""
     idx_size: int = 0
     object_format: str = "sha1"
+    base_sha256: str = ""  # incremental bundles: the full bundle whose tips are their prerequisites
+
+    @property
+    def incremental(self) -> bool:
+        return bool(self.base_sha256)
 
     @property
     def has_index(self) -> bool:
@@ -66,11 +72,22 @@ class BundleList:
                 items.append(("objectFormat", b.object_format))
             if b.idx_uri:
                 items += [("idxUri", b.idx_uri), ("idxSha256", b.idx_sha256), ("idxSize", str(b.idx_size))]
+            if b.base_sha256:
+                items.append(("baseSha256", b.base_sha256))
             sections.append(("bundle", b.id, items))
         return gitconfig.render(sections)
 
     def newest(self) -> BundleEntry | None:
-        return max(self.bundles, key=lambda b: b.creation_token, default=None)
+        """The newest full bundle: the one a fresh clone starts from."""
+        return max((b for b in self.bundles if not b.incremental), key=lambda b: b.creation_token, default=None)
+
+    def incremental_from(self, have: "Callable[[str], bool]") -> BundleEntry | None:
+        """An incremental bundle on top of a full bundle the caller already has, if the list offers one."""
+        newest = self.newest()
+        for b in sorted(self.bundles, key=lambda b: -b.creation_token):
+            if b.incremental and have(b.base_sha256) and (newest is None or b.creation_token >= newest.creation_token - 1):
+                return b
+        return None
 
 
 def parse_bundle_list(text: str) -> BundleList:
@@ -114,12 +131,13 @@ def _entry(bundle_id: str, keys: dict[str, str]) -> BundleEntry:
             idx_sha256=keys.get("idxsha256", "").lower(),
             idx_size=int(keys.get("idxsize", "0")),
             object_format=keys.get("objectformat", "sha1"),
+            base_sha256=keys.get("basesha256", "").lower(),
         )
     except KeyError as exc:
         raise MirrorListError(f"{where}: missing key {exc.args[0]}") from None
     except ValueError:
         raise MirrorListError(f"{where}: a number is not a number") from None
-    if not _SHA256.match(entry.sha256) or (entry.idx_sha256 and not _SHA256.match(entry.idx_sha256)):
+    if not _SHA256.match(entry.sha256) or any(v and not _SHA256.match(v) for v in (entry.idx_sha256, entry.base_sha256)):
         raise MirrorListError(f"{where}: sha256 must be 64 hex digits")
     if entry.size <= 0:
         raise MirrorListError(f"{where}: size must be positive")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import git as gitpython
 
-from . import auth, bundle, log
+from . import auth, bundle, incremental, log
 from .auth import DEFAULT_TOKEN_USER
 from .errors import MirrorciError, UsageError
 from .gitcmd import Git
@@ -29,9 +29,10 @@ from .mirrorlist import (
 from .progress import Progress
 from .remote import BlobCache, ls_remote, push_refs_atomic, read_mirror_blobs, update_refs_locally
 from .s3config import S3Options
-from .store import open_store
+from .store import Store, open_store
 
 LIST_KEY = "bundle-list"
+BUNDLE_TYPE = "application/x-git-bundle"
 
 
 @dataclass
@@ -137,7 +138,8 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
         else:
             old = _local_mirror_refs(local)
             blobs = {REF_BUNDLE_HTTP: local.run("cat-file", "blob", old[REF_BUNDLE_HTTP]).stdout} if REF_BUNDLE_HTTP in old else {}
-        previous_token = _previous_token(blobs.get(REF_BUNDLE_HTTP))
+        previous = _previous_full(blobs.get(REF_BUNDLE_HTTP))
+        previous_token = previous.creation_token if previous else 0
         timings["read_refs"] = time.monotonic() - t
 
     git = remote_git  # the repository that is bundled and that pushes the refs
@@ -164,13 +166,7 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
     idx_key = f"{name}/bundles/{sha256}.idx"
     with log.group(f"Uploading to {store.describe()}"):
         t = time.monotonic()
-        for key, path, ctype in ((idx_key, idx_path, "application/octet-stream"), (bundle_key, bundle_path, "application/x-git-bundle")):
-            if store.size_of(key) == path.stat().st_size:
-                log.info(f"{key} is already in the store")
-                continue
-            progress = Progress(f"upload {key.rsplit('/', 1)[-1]}", path.stat().st_size)
-            store.put_file(key, path, ctype, progress)
-            progress.close()
+        _upload(store, [(idx_key, idx_path, "application/octet-stream"), (bundle_key, bundle_path, BUNDLE_TYPE)])
         timings["upload"] = time.monotonic() - t
 
     entry = BundleEntry(
@@ -186,7 +182,8 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
         idx_size=idx_path.stat().st_size,
         object_format=header.object_format,
     )
-    bundle_list = BundleList(bundles=[entry]).render()
+    since = _incremental(git, store, name, previous, refnames, workdir, entry, opts.public_url) if previous else None
+    bundle_list = BundleList(bundles=[entry, *([since] if since else [])]).render()
 
     torrent = None
     if opts.torrent is not None and opts.torrent.active:
@@ -245,9 +242,38 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
         "index": {"key": idx_key, "url": entry.idx_uri, "size": entry.idx_size, "sha256": entry.idx_sha256},
         "bundle_list_url": _url(opts.public_url, store.url_for(list_key), list_key),
         "creation_token": entry.creation_token,
+        "incremental": {"key": f"{name}/bundles/{since.sha256}.bundle", "url": since.uri, "size": since.size,
+                        "sha256": since.sha256, "base_sha256": since.base_sha256} if since else None,
         "torrent": torrent_summary,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
+
+
+def _incremental(
+    git: Git, store: Store, name: str, previous: BundleEntry, refnames: list[str], workdir: Path,
+    full: BundleEntry, public_url: str | None,
+) -> BundleEntry | None:
+    """The change since the previous release as a bundle, uploaded; None if there is none to make."""
+    if previous.sha256 == full.sha256:
+        return None
+    with log.group("Creating the incremental bundle since the previous release"):
+        tips = incremental.previous_tips(store, f"{name}/bundles/{previous.sha256}.bundle", previous)
+        if tips is None:
+            log.info("the previous release's bundle is not in this store: no incremental bundle")
+            return None
+        path = workdir / "since-previous.bundle"
+        header = incremental.create(git, path, refnames, tips)
+        if header is None:
+            return None
+        sha256 = bundle.file_sha256(path)
+        key = f"{name}/bundles/{sha256}.bundle"
+        _upload(store, [(key, path, BUNDLE_TYPE)])
+        log.info(f"incremental bundle: {path.stat().st_size} bytes on top of {previous.sha256[:12]}")
+        return BundleEntry(
+            id=f"{name}-{sha256[:12]}", uri=_url(public_url, store.url_for(key), key),
+            creation_token=full.creation_token - 1, sha256=sha256, size=path.stat().st_size,
+            header_size=header.size, object_format=header.object_format, base_sha256=previous.sha256,
+        )
 
 
 def _url(public_url: str | None, store_url: str, key: str) -> str:
@@ -259,11 +285,21 @@ def _local_mirror_refs(git: Git) -> dict[str, str]:
     return dict(line.split(" ", 1) for line in lines if line)
 
 
-def _previous_token(blob: bytes | None) -> int:
+def _previous_full(blob: bytes | None) -> BundleEntry | None:
     if not blob:
-        return 0
+        return None
     try:
-        newest = parse_bundle_list(blob.decode("utf-8")).newest()
+        return parse_bundle_list(blob.decode("utf-8")).newest()
     except (MirrorListError, UnicodeDecodeError):
-        return 0
-    return newest.creation_token if newest else 0
+        return None
+
+
+def _upload(store: Store, items: list[tuple[str, Path, str]]) -> None:
+    """Upload what the store lacks; keys are content-addressed, so a present key is complete."""
+    for key, path, ctype in items:
+        if store.size_of(key) == path.stat().st_size:
+            log.info(f"{key} is already in the store")
+            continue
+        progress = Progress(f"upload {key.rsplit('/', 1)[-1]}", path.stat().st_size)
+        store.put_file(key, path, ctype, progress)
+        progress.close()

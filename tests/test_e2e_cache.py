@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.support.repos import advance_origin, git
+from tests.support.static_server import Fault
 from tests.test_e2e_checkout import assert_same_as_git_clone, checkout, publish_to_static
 
 
@@ -38,21 +39,43 @@ def test_warm_cache_one_step_behind_fetches_only_what_changed(served_origin, sta
     assert_same_as_git_clone(tmp_path / "job2", served_origin.git_url, tmp_path)
 
 
-def test_new_release_is_downloaded_once_then_served_from_the_cache(served_origin, static_server, tmp_path):
+def test_new_release_reaches_a_warm_runner_as_an_incremental_bundle(served_origin, static_server, tmp_path):
     cache = tmp_path / "cache"
-    publish_to_static(served_origin, static_server, tmp_path)
+    first = publish_to_static(served_origin, static_server, tmp_path)
     checkout(served_origin.git_url, tmp_path / "job1", "--cache-dir", cache)
     advance_origin(served_origin.path, tmp_path / "advance")
     (tmp_path / "again").mkdir()
-    publish_to_static(served_origin, static_server, tmp_path / "again")
+    second = publish_to_static(served_origin, static_server, tmp_path / "again", prefix=first["prefix"])
+    since = second["incremental"]
+    assert since["base_sha256"] == first["bundle"]["sha256"]
+    assert since["size"] < second["bundle"]["size"] / 10
 
-    second = checkout(served_origin.git_url, tmp_path / "job2", "--cache-dir", cache)
-    third = checkout(served_origin.git_url, tmp_path / "job3", "--cache-dir", cache)
+    warm = checkout(served_origin.git_url, tmp_path / "job2", "--cache-dir", cache)
+    again = checkout(served_origin.git_url, tmp_path / "job3", "--cache-dir", cache)
+    fresh = checkout(served_origin.git_url, tmp_path / "fresh")  # no cache: the full bundle, fast path
 
-    assert second["method"] == "http" and second["final_fetch"] is False
-    assert third["method"] == "cache" and third["final_fetch"] is False and third["bytes_from_mirror"] == 0
-    for job in ("job2", "job3"):
+    assert warm["method"] == "http" and warm["apply_path"] == "streaming" and warm["final_fetch"] is False
+    assert warm["bytes_from_mirror"] == since["size"] and warm["bytes_from_origin"] == 0
+    assert again["method"] == "cache" and again["final_fetch"] is False and again["bytes_from_mirror"] == 0
+    assert fresh["apply_path"] == "fast" and fresh["bytes_from_mirror"] == second["bundle"]["size"]
+    for job in ("job2", "job3", "fresh"):
         assert_same_as_git_clone(tmp_path / job, served_origin.git_url, tmp_path)
+
+
+def test_unusable_incremental_bundle_falls_back_to_the_full_one(served_origin, static_server, tmp_path):
+    cache = tmp_path / "cache"
+    first = publish_to_static(served_origin, static_server, tmp_path)
+    checkout(served_origin.git_url, tmp_path / "job1", "--cache-dir", cache)
+    advance_origin(served_origin.path, tmp_path / "advance")
+    (tmp_path / "again").mkdir()
+    second = publish_to_static(served_origin, static_server, tmp_path / "again", prefix=first["prefix"])
+    static_server.faults[f"{second['prefix']}/{second['incremental']['key']}"] = Fault(status=404)
+
+    warm = checkout(served_origin.git_url, tmp_path / "job2", "--cache-dir", cache)
+
+    assert warm["method"] == "http" and warm["final_fetch"] is False
+    assert warm["bytes_from_mirror"] == second["bundle"]["size"]
+    assert_same_as_git_clone(tmp_path / "job2", served_origin.git_url, tmp_path)
 
 
 def test_clone_stays_usable_for_new_commits_with_the_cache(served_origin, static_server, tmp_path):

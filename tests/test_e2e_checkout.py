@@ -12,11 +12,14 @@ from tests.support.repos import advance_origin, fsck_ok, git, repo_snapshot
 from tests.support.static_server import Fault
 
 
-def publish_to_static(origin, static_server, tmp_path: Path, *extra: str) -> dict:
-    """Publish `origin` (pushing refs over git://) to a directory the static server serves."""
+def publish_to_static(origin, static_server, tmp_path: Path, *extra: str, prefix: str | None = None) -> dict:
+    """Publish `origin` (pushing refs over git://) to a directory the static server serves.
+
+    A new store each time, unless `prefix` names the store of an earlier publish (a next release).
+    """
     work = tmp_path / "publisher"
     git(tmp_path, "clone", "-q", "--mirror", origin.git_url, str(work))
-    prefix = f"store-{uuid.uuid4().hex[:8]}"
+    prefix = prefix or f"store-{uuid.uuid4().hex[:8]}"
     result = run_cli("publish", "--repo", work, "--store", static_server.root / prefix,
                      "--public-url", f"{static_server.url}/{prefix}", "--json", *extra)
     summary = result.json
@@ -96,12 +99,21 @@ def test_checkout_of_a_branch_tag_or_commit(served_origin, static_server, tmp_pa
 def test_republish_moves_refs_with_increasing_creation_token(served_origin, static_server, tmp_path):
     first = publish_to_static(served_origin, static_server, tmp_path)
     advance_origin(served_origin.path, tmp_path / "advance")
-    second = publish_to_static(served_origin, static_server, tmp_path / "again" if (tmp_path / "again").mkdir() is None else tmp_path)
+    (tmp_path / "again").mkdir()
+    second = publish_to_static(served_origin, static_server, tmp_path / "again", prefix=first["prefix"])
     assert second["creation_token"] > first["creation_token"]
     assert second["previous_refs"] == first["refs"]
     result = checkout(served_origin.git_url, tmp_path / "co")
     assert result["final_fetch"] is False
     assert_same_as_git_clone(tmp_path / "co", served_origin.git_url, tmp_path)
+    # The list now holds the full bundle and the incremental one: native git still clones from it.
+    assert second["incremental"]["base_sha256"] == first["bundle"]["sha256"]
+    native = tmp_path / "native"
+    git(tmp_path, "clone", "-q", f"--bundle-uri={second['bundle_list_url']}", served_origin.git_url, str(native))
+    refs = [r for r in repo_snapshot(native)["refs"] if not r[0].startswith("refs/bundles/")]
+    assert refs == repo_snapshot(tmp_path / "co")["refs"]
+    full = f"{second['prefix']}/{second['bundle']['key']}"
+    assert any(path == full for _, path, _ in static_server.requests)
 
 
 def test_native_git_clone_with_bundle_uri_reads_the_published_list(served_origin, static_server, tmp_path):

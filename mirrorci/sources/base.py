@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Protocol
 
+from .. import log
 from ..apply import Applied, apply_fast, apply_streaming
 from ..errors import SourceFailed
 from ..gitcmd import Git
@@ -28,6 +29,7 @@ class FetchContext:
     allow_file_urls: bool = False
     s3: S3Options = field(default_factory=S3Options)
     timeout: float = 60.0
+    have_bundle: Callable[[str], bool] = lambda sha256: False  # the runner's cache, if any
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     torrent: Any = None  # torrent.TorrentOptions for the torrent method
 
@@ -51,11 +53,12 @@ class Source(Protocol):
 
 
 def bundles_for(ctx: FetchContext, schemes: tuple[str, ...]) -> list[BundleEntry]:
-    """Bundles from the list whose URI this method can open, newest first."""
-    if not ctx.mirrors.bundle_list:
+    """What to try, in order: an incremental bundle on top of one the cache holds, then the newest full one."""
+    listed = ctx.mirrors.bundle_list
+    if not listed:
         return []
-    entries = [b for b in ctx.mirrors.bundle_list.bundles if b.uri.split(":", 1)[0].lower() in schemes]
-    return sorted(entries, key=lambda b: b.creation_token, reverse=True)
+    picks = [listed.incremental_from(ctx.have_bundle), listed.newest()]
+    return [b for b in picks if b and b.uri.split(":", 1)[0].lower() in schemes]
 
 
 def apply_entry(
@@ -74,11 +77,12 @@ def first_working(ctx: FetchContext, method: str, entries: list[BundleEntry], op
     if not entries:
         raise SourceFailed("no bundle in the mirror list for this method")
     reasons = []
-    for entry in entries[:1]:  # the newest full bundle; older ones are history, not fallbacks
+    for entry in entries:
         try:
             return apply_entry(ctx, method, entry, opener)
         except SourceFailed as exc:
             reasons.append(str(exc))
         except OSError as exc:
             reasons.append(f"download failed: {exc}")
+        log.warn(f"{method}: bundle {entry.id} not used: {reasons[-1]}")
     raise SourceFailed("; ".join(reasons))

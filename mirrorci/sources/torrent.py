@@ -93,8 +93,7 @@ class TorrentSource:
         from ..torrent import TorrentError, embedded, make
 
         opts: TorrentOptions = getattr(ctx, "torrent", None) or TorrentOptions()
-        bundles = ctx.mirrors.bundle_list.bundles if ctx.mirrors.bundle_list else []
-        entry = max(bundles, key=lambda b: b.creation_token, default=None)
+        entry = ctx.mirrors.bundle_list.newest() if ctx.mirrors.bundle_list else None
         if entry is None:
             raise SourceFailed("origin advertises no bundle list, so a torrent's content cannot be verified")
         torrent, magnet = ctx.mirrors.torrent, ctx.mirrors.magnet

@@ -26,5 +26,8 @@ class Store(Protocol):
     def size_of(self, key: str) -> int | None:
         """Size of the object at key, or None if there is none."""
 
+    def read_prefix(self, key: str, length: int) -> bytes | None:
+        """The first `length` bytes of an object (a bundle's header), or None if it is not there."""
+
     def url_for(self, key: str) -> str:
         """The URL a client without a public base URL would use (file:// or s3://)."""

@@ -63,6 +63,13 @@ class LocalStore:
         path = self._path(key)
         return path.stat().st_size if path.is_file() else None
 
+    def read_prefix(self, key: str, length: int) -> bytes | None:
+        try:
+            with self._path(key).open("rb") as f:
+                return f.read(length)
+        except OSError:
+            return None
+
     def url_for(self, key: str) -> str:
         # Not percent-encoded: git's bundle-URI code takes file:// paths literally.
         return "file://" + str(self._path(key))

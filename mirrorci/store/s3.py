@@ -69,6 +69,14 @@ class S3Store:
         except Exception as exc:
             raise MirrorciError(f"cannot reach the S3 store: {_reason(exc)}") from None
 
+    def read_prefix(self, key: str, length: int) -> bytes | None:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(key), Range=f"bytes=0-{length - 1}")["Body"]
+            with body:
+                return body.read()
+        except Exception:  # missing or unreadable: the caller goes on without it
+            return None
+
     def url_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.key(key)}"
 
