@@ -17,6 +17,7 @@ from mirrorci.ci.inputs import Inputs, input_specs, to_argv
 from mirrorci.ci.outputs import DOTENV_LIMIT, dotenv_text, github_output_text
 from mirrorci.errors import UsageError
 from tests.support.repos import fsck_ok, git
+from tests.test_e2e_ci_workspace import push_pull_request_ref
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "ghs_" + uuid.uuid4().hex
@@ -140,13 +141,7 @@ def test_publish_then_checkout_as_a_github_job(served_origin, static_server, git
 
 
 def test_checkout_of_a_pull_request_event_without_credentials_or_tags(served_origin, static_server, tmp_path):
-    work = tmp_path / "w"
-    git(tmp_path, "clone", "-q", served_origin.git_url, str(work))
-    (work / "pr.txt").write_text("from a pull request\n")
-    git(work, "add", "pr.txt")
-    git(work, "commit", "-qm", "pr change")
-    git(work, "push", "-q", "origin", "HEAD:refs/pull/7/merge")
-    pr_commit = git(work, "rev-parse", "HEAD")
+    work, pr_commit = push_pull_request_ref(served_origin, tmp_path)
     assert run_action("publish", publish_inputs(static_server), tmp_path, cwd=work).code == 0
 
     ws = tmp_path / "ws"

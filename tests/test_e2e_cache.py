@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.support.repos import advance_origin, git
 from tests.support.static_server import Fault
 from tests.test_e2e_checkout import assert_same_as_git_clone, checkout, publish_to_static
+
+
+def runner_one_release_behind(origin, static_server, tmp_path: Path, cache: Path) -> tuple[dict, dict]:
+    """Release 1 published and checked out on a runner with a cache, then release 2 published to the same store."""
+    first = publish_to_static(origin, static_server, tmp_path)
+    checkout(origin.git_url, tmp_path / "job1", "--cache-dir", cache)
+    advance_origin(origin.path, tmp_path / "advance")
+    (tmp_path / "again").mkdir()
+    return first, publish_to_static(origin, static_server, tmp_path / "again", prefix=first["prefix"])
 
 
 def test_warm_cache_needs_neither_mirror_nor_origin_objects(served_origin, static_server, tmp_path):
@@ -41,11 +52,7 @@ def test_warm_cache_one_step_behind_fetches_only_what_changed(served_origin, sta
 
 def test_new_release_reaches_a_warm_runner_as_an_incremental_bundle(served_origin, static_server, tmp_path):
     cache = tmp_path / "cache"
-    first = publish_to_static(served_origin, static_server, tmp_path)
-    checkout(served_origin.git_url, tmp_path / "job1", "--cache-dir", cache)
-    advance_origin(served_origin.path, tmp_path / "advance")
-    (tmp_path / "again").mkdir()
-    second = publish_to_static(served_origin, static_server, tmp_path / "again", prefix=first["prefix"])
+    first, second = runner_one_release_behind(served_origin, static_server, tmp_path, cache)
     since = second["incremental"]
     assert since["base_sha256"] == first["bundle"]["sha256"]
     assert since["size"] < second["bundle"]["size"] / 10
@@ -64,11 +71,7 @@ def test_new_release_reaches_a_warm_runner_as_an_incremental_bundle(served_origi
 
 def test_unusable_incremental_bundle_falls_back_to_the_full_one(served_origin, static_server, tmp_path):
     cache = tmp_path / "cache"
-    first = publish_to_static(served_origin, static_server, tmp_path)
-    checkout(served_origin.git_url, tmp_path / "job1", "--cache-dir", cache)
-    advance_origin(served_origin.path, tmp_path / "advance")
-    (tmp_path / "again").mkdir()
-    second = publish_to_static(served_origin, static_server, tmp_path / "again", prefix=first["prefix"])
+    first, second = runner_one_release_behind(served_origin, static_server, tmp_path, cache)
     static_server.faults[f"{second['prefix']}/{second['incremental']['key']}"] = Fault(status=404)
 
     warm = checkout(served_origin.git_url, tmp_path / "job2", "--cache-dir", cache)

@@ -9,7 +9,6 @@ import pytest
 
 from tests.cli_runner import run_cli
 from tests.support.repos import advance_origin, fsck_ok, git, repo_snapshot
-from tests.support.static_server import Fault
 
 
 def publish_to_static(origin, static_server, tmp_path: Path, *extra: str, prefix: str | None = None) -> dict:
