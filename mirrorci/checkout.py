@@ -157,22 +157,28 @@ def _run_with(
 ) -> None:
     started = time.monotonic()
     clock = _Clock(result.timings)
-    repo = gitpython.Repo.init(target)
+    origin_env = auth.origin_env(opts.remote_url, opts.token, opts.token_user)
+    with log.group(f"Listing refs of {log.redact_url(opts.remote_url)}"):
+        remote = ls_remote(Git(target, env=origin_env), opts.remote_url)
+        if not remote.tips():
+            raise MirrorciError(f"{log.redact_url(opts.remote_url)} has no branches or tags to check out")
+        clock.lap("ls_remote")
+
+    # Like git clone: the new repository takes origin's object format (sha1 or sha256).
+    object_format = "sha256" if len(next(iter(remote.tips().values()))) == 64 else "sha1"
+    repo = gitpython.Repo.init(target, object_format=object_format)
     with repo.config_writer() as cw:
         cw.set_value('remote "origin"', "url", opts.remote_url)
         cw.set_value('remote "origin"', "fetch", FETCH_REFSPECS[0])
         if opts.token and opts.persist_credentials:
             auth.persist(cw, opts.remote_url, opts.token, opts.token_user)
     git = Git(target)
-    origin = git.with_env(auth.origin_env(opts.remote_url, opts.token, opts.token_user))
+    origin = git.with_env(origin_env)
+    if cache and object_format != "sha1":
+        log.warn("the runner cache holds sha1 objects; it is not used for this sha256 repository")
+        cache = None
     if cache:
         cache.lend_to(target / ".git")
-
-    with log.group(f"Listing refs of {log.redact_url(opts.remote_url)}"):
-        remote = ls_remote(origin, opts.remote_url)
-        if not remote.tips():
-            raise MirrorciError(f"{log.redact_url(opts.remote_url)} has no branches or tags to check out")
-        clock.lap("ls_remote")
     wanted = remote.tips()
     commit = _wanted_commit(opts.ref, remote)
 

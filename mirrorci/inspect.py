@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from .gitcmd import Git
@@ -11,11 +10,9 @@ from .remote import BlobCache, ls_remote, read_mirror_blobs
 
 
 def inspect_remote(url: str, cache_dir: Path | None = None) -> MirrorSet:
-    with tempfile.TemporaryDirectory(prefix="mirrorci-inspect-") as tmp:
-        git = Git(Path(tmp))
-        git.run("init", "--quiet", "--bare")
-        refs = ls_remote(git, url).mirror_refs()
-        blobs, _ = read_mirror_blobs(git, url, refs, BlobCache(cache_dir)) if refs else ({}, 0)
+    git = Git()
+    refs = ls_remote(git, url).mirror_refs()
+    blobs, _ = read_mirror_blobs(git, url, refs, BlobCache(cache_dir)) if refs else ({}, 0)
     return parse_mirror_blobs(blobs, refs)
 
 

@@ -92,7 +92,7 @@ def _snapshot_remote(local: Git, remote: Git, url: str, dest: Path) -> Git:
     """
     dest.mkdir(parents=True)
     snap = Git(dest, env=remote.env)
-    snap.run("init", "--quiet", "--bare")
+    snap.run("init", "--quiet", "--bare", f"--object-format={local.out('rev-parse', '--show-object-format')}")
     if local.out("rev-parse", "--is-shallow-repository") != "true":
         (dest / "objects" / "info" / "alternates").write_text(f"{local.git_path('objects')}\n")
     snap.run("fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")

@@ -98,19 +98,31 @@ def read_mirror_blobs(git: Git, url: str, refs: dict[str, str], cache: BlobCache
         else:
             blobs[ref] = data
     if missing:
-        git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, *sorted(missing))
-        for ref, oid in missing.items():
-            kind_size = git.out("cat-file", "--batch-check=%(objecttype) %(objectsize)", input=oid + "\n").split()
-            if len(kind_size) != 2 or kind_size[0] != "blob":
-                log.warn(f"ignoring {ref}: it does not point at a blob")
-                continue
-            if int(kind_size[1]) > MAX_BLOB_BYTES:
-                log.warn(f"ignoring {ref}: {kind_size[1]} bytes is over the {MAX_BLOB_BYTES} byte limit")
-                continue
-            data = git.run("cat-file", "blob", oid).stdout
-            blobs[ref] = data
-            cache.put(oid, data)
+        # A scratch repository takes the blobs, so neither a clone nor the publisher's
+        # repository keeps objects that no ref of theirs reaches. `git` lends its environment
+        # (origin's credentials).
+        with tempfile.TemporaryDirectory(prefix="mirrorci-blobs-") as tmp:
+            scratch = Git(Path(tmp), env=git.env)
+            object_format = "sha256" if len(next(iter(missing.values()))) == 64 else "sha1"
+            scratch.run("init", "--quiet", "--bare", f"--object-format={object_format}")
+            scratch.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", url, *sorted(missing))
+            for ref, oid in missing.items():
+                data = _checked_blob(scratch, ref, oid)
+                if data is not None:
+                    blobs[ref] = data
+                    cache.put(oid, data)
     return blobs, len(missing)
+
+
+def _checked_blob(git: Git, ref: str, oid: str) -> bytes | None:
+    kind_size = git.out("cat-file", "--batch-check=%(objecttype) %(objectsize)", input=oid + "\n").split()
+    if len(kind_size) != 2 or kind_size[0] != "blob":
+        log.warn(f"ignoring {ref}: it does not point at a blob")
+        return None
+    if int(kind_size[1]) > MAX_BLOB_BYTES:
+        log.warn(f"ignoring {ref}: {kind_size[1]} bytes is over the {MAX_BLOB_BYTES} byte limit")
+        return None
+    return git.run("cat-file", "blob", oid).stdout
 
 
 def push_refs_atomic(git: Git, url: str, new: dict[str, str], old: dict[str, str], delete: list[str] = ()) -> None:

@@ -42,6 +42,7 @@ def assert_same_as_git_clone(ours: Path, url: str, tmp_path: Path) -> None:
     leftovers = [p.name for p in (ours / ".git/objects/pack").iterdir() if p.name.startswith("tmp")]
     assert leftovers == []
     assert git(ours, "for-each-ref", "refs/mirrorci/", "refs/mirrors/") == ""
+    assert git(ours, "count-objects").startswith("0 objects")  # no loose leftovers (mirror blobs, ...)
 
 
 @pytest.mark.parametrize("transport", ["git", "http"])
@@ -163,3 +164,28 @@ def test_origin_without_mirrors_falls_back_and_says_so(served_origin, tmp_path):
     assert result["method"] == "origin"
     assert "no usable mirror" in result["fallbacks"][0]["reason"]
     assert_same_as_git_clone(tmp_path / "co", served_origin.git_url, tmp_path)
+
+
+@pytest.mark.parametrize("verify", ["auto", "full"])
+def test_sha256_repository_round_trip(git_daemon, git_serve_root, static_server, tmp_path, verify):
+    """An origin with sha256 object ids: a v3 bundle, and a clone in the same object format."""
+    src = tmp_path / "src"
+    git(tmp_path, "init", "-q", "--object-format=sha256", "-b", "main", str(src))
+    for n in range(3):
+        (src / f"f{n}.txt").write_text(f"{n}\n")
+        git(src, "add", ".")
+        git(src, "commit", "-qm", f"commit {n}")
+    git(src, "tag", "-a", "v1", "-m", "v1")
+    name = f"sha256-{uuid.uuid4().hex[:8]}.git"
+    git(tmp_path, "clone", "-q", "--bare", str(src), str(git_serve_root / name))
+    origin = type("Origin", (), {"git_url": git_daemon.url_for(name)})()
+
+    published = publish_to_static(origin, static_server, tmp_path)
+    header = (static_server.root / published["prefix"] / published["bundle"]["key"]).read_bytes()[:40]
+    assert header.startswith(b"# v3 git bundle\n@object-format=sha256\n")
+
+    result = checkout(origin.git_url, tmp_path / "co", "--verify", verify)
+
+    assert result["method"] == "http" and result["final_fetch"] is False and len(result["head"]) == 64
+    assert git(tmp_path / "co", "rev-parse", "--show-object-format") == "sha256"
+    assert_same_as_git_clone(tmp_path / "co", origin.git_url, tmp_path)
