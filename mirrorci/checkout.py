@@ -129,7 +129,8 @@ class _Clock:
 def checkout(opts: CheckoutOptions) -> CheckoutResult:
     if opts.verify not in VERIFY_MODES:
         raise UsageError(f"--verify must be one of {', '.join(VERIFY_MODES)}")
-    prefer = parse_preference(opts.prefer)
+    torrent = opts.torrent
+    prefer = parse_preference(opts.prefer, bool(torrent and (torrent.transmission or torrent.client != "auto")))
     opts.s3.validate()
     target = (opts.path or default_path(opts.remote_url)).absolute()
     created = _prepare_target(target, opts.clean)

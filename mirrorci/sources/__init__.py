@@ -15,9 +15,10 @@ DEFAULT_PREFERENCE = ("http", "s3", "git")
 __all__ = ["SOURCES", "DEFAULT_PREFERENCE", "FetchContext", "Fetched", "Source", "parse_preference"]
 
 
-def parse_preference(text: str | None) -> list[str]:
+def parse_preference(text: str | None, torrent_configured: bool = False) -> list[str]:
+    """--prefer as a list; by default the swarm comes first when the user set up a torrent client."""
     if not text:
-        return list(DEFAULT_PREFERENCE)
+        return (["torrent"] if torrent_configured else []) + list(DEFAULT_PREFERENCE)
     methods = [m.strip().lower() for m in text.split(",") if m.strip()]
     unknown = [m for m in methods if m not in SOURCES]
     if unknown or not methods:
