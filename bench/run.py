@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -495,19 +496,24 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary, "targets": evaluate(summary, pack_bytes),
         "moved_on": moved, "warmup": warm, "raw": results,
     }
-    text = table(report)
-    (workdir / "last-result.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    if args.json:
+    finish(report, table(report), workdir / "last-result.json", args.json, run_dir / "clones", workdir)
+    return 0
+
+
+def finish(report: dict, text: str, result_file: Path, as_json: bool, clones: Path, workdir: Path) -> None:
+    """Print the table (and JSON), keep the result file, delete the clones: the end of every benchmark."""
+    result_file.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if as_json:
         print(text, file=sys.stderr)
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         print(text)
     log("deleting the clones")
-    delete_tree(run_dir / "clones", workdir)
-    return 0
+    delete_tree(clones, workdir)
 
 
-if __name__ == "__main__":
+def run_main(main: Callable[[], int]) -> None:
+    """Exit codes of a benchmark script: 1 for a failed step, 130 when interrupted."""
     try:
         sys.exit(main())
     except (BenchError, RuntimeError, subprocess.CalledProcessError, OSError) as exc:
@@ -516,3 +522,7 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         log("interrupted")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run_main(main)

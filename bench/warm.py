@@ -31,7 +31,9 @@ sys.path.insert(0, str(HERE))
 import measure  # noqa: E402
 import repogen  # noqa: E402
 from repogen import git, git_env, log  # noqa: E402
-from run import BenchError, _ok, default_workdir, delete_tree, settle, snapshot, start_daemon, verify  # noqa: E402
+from run import (  # noqa: E402
+    BenchError, _ok, default_workdir, delete_tree, finish, run_main, settle, snapshot, start_daemon, verify,
+)
 from servers import CountingProxy, StoreServer  # noqa: E402
 
 WARM = "mirrorci warm cache"
@@ -380,24 +382,9 @@ def main(argv: list[str] | None = None) -> int:
                    "incremental_vs_full": round(releases["incremental_bytes"] / releases["full_bundle_bytes"], 5)},
         "raw": results,
     }
-    text = table(report)
-    (workdir / "last-warm-result.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    if args.json:
-        print(text, file=sys.stderr)
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        print(text)
-    log("deleting the clones")
-    delete_tree(run_dir / "clones", workdir)
+    finish(report, table(report), workdir / "last-warm-result.json", args.json, run_dir / "clones", workdir)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (BenchError, RuntimeError, subprocess.CalledProcessError, OSError) as exc:
-        log(f"error: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        log("interrupted")
-        sys.exit(130)
+    run_main(main)
