@@ -9,6 +9,14 @@ Layout under --cache-dir:
 A warm runner then has the last release's objects locally: a checkout needs no
 mirror download at all when nothing changed, and otherwise fetches only what
 changed since. Concurrent jobs on one host are serialized with a file lock.
+
+What the cache trusts: nothing it holds is taken on its word. Every checkout that
+borrows from it verifies the objects it relies on (verify.py), and packs enter it
+only after the checkout that brought them was verified. A pack installed with a
+publisher's index (not hashed by git) replaces the cache's content rather than
+joining it, so no object id can have two different contents in the cache. A cache
+that fails verification, or whose packs git cannot read, is moved aside to
+`quarantine/` and rebuilt from the next checkout.
 """
 
 from __future__ import annotations
@@ -18,12 +26,15 @@ import fcntl
 import hashlib
 import os
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from . import log
+from .errors import GitError
 from .gitcmd import Git
+from .verify import VerificationFailed
 
 REPACK_ABOVE_PACKS = 8
 
@@ -62,18 +73,61 @@ class ObjectCache:
         info.mkdir(parents=True, exist_ok=True)
         (info / "alternates").write_text(f"{self.objects_dir}\n")
 
+    def unlend(self, git_dir: Path) -> None:
+        """Stop lending: the repository no longer reads the cache's objects."""
+        (git_dir / "objects" / "info" / "alternates").unlink(missing_ok=True)
+
+    def implicated(self, oid: str | None) -> bool:
+        """Whether a failed verification may be the cache's fault.
+
+        With an object id: the cache is at fault if it holds that object and it does not
+        hash to its id (or cannot be read). Without one (git could not read a pack), assume it is.
+        """
+        if not oid:
+            return True
+        try:
+            present = self.git.out("cat-file", "--batch-check=%(objectname)", input=oid + "\n")
+            if present.endswith(" missing"):
+                return False
+            _hash_one(self.git, oid)
+        except (VerificationFailed, GitError):
+            return True
+        return False
+
+    def quarantine(self, reason: str) -> None:
+        """Move the object store aside (kept for inspection, one at a time) and start an empty one."""
+        area = self.root / "quarantine"
+        shutil.rmtree(area, ignore_errors=True)
+        area.mkdir(parents=True)
+        os.replace(self.repo, area / f"objects-{int(time.time())}.git")
+        (area / "REASON").write_text(reason + "\n")
+        self._applied.unlink(missing_ok=True)
+        self._ensure_repo()
+        log.warn(f"runner cache set aside in {area}: {reason}")
+
+    def _reset(self) -> None:
+        shutil.rmtree(self.repo, ignore_errors=True)
+        self._applied.unlink(missing_ok=True)
+        self._ensure_repo()
+
     def has_bundle(self, sha256: str) -> bool:
         try:
             return sha256 in self._applied.read_text().split()
         except OSError:
             return False
 
-    def absorb(self, git_dir: Path, remote_url: str, tips: dict[str, str], bundles: list[str]) -> int:
+    def absorb(
+        self, git_dir: Path, remote_url: str, tips: dict[str, str], bundles: list[str], replace: bool = False
+    ) -> int:
         """Link the clone's packs into the cache and keep its tips reachable there.
 
         Hard links cost nothing and leave the clone self-contained for what it
-        downloaded; across file systems the pack is copied instead.
+        downloaded; across file systems the pack is copied instead. With `replace`
+        (the clone holds a pack whose index came from the publisher, and borrowed
+        nothing), the clone's packs become the cache's whole content.
         """
+        if replace:
+            self._reset()
         added = 0
         for idx in sorted((git_dir / "objects" / "pack").glob("pack-*.idx")):
             pack = idx.with_suffix(".pack")
@@ -115,3 +169,16 @@ def _link_or_copy(src: Path, dest: Path) -> None:
             raise
         shutil.copyfile(src, tmp)
     os.replace(tmp, dest)
+
+
+def _hash_one(git: Git, oid: str) -> None:
+    """Raise VerificationFailed unless the object reads back with the content its id names."""
+    data = git.run("cat-file", "--batch", input=oid + "\n").stdout
+    head, _, rest = data.partition(b"\n")
+    parts = head.split()
+    if len(parts) != 3:
+        raise VerificationFailed(f"object {oid} cannot be read", oid)
+    size = int(parts[2])
+    algo = hashlib.sha1 if len(oid) == 40 else hashlib.sha256
+    if algo(b"%s %d\0" % (parts[1], size) + rest[:size]).hexdigest() != oid:
+        raise VerificationFailed(f"object {oid} does not hash to its id", oid)

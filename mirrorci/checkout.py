@@ -11,9 +11,15 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import tempfile
+import threading
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,18 +27,21 @@ from urllib.parse import urlsplit
 
 import git as gitpython
 
-from . import auth, log
+from . import auth, log, verify
 from .auth import DEFAULT_TOKEN_USER
 from .cache import ObjectCache
-from .errors import GitError, MirrorciError, SourceFailed, UsageError
+from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT, Deadline
+from .errors import GitError, MirrorciError, SourceFailed, Terminated, UsageError
 from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
 from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs
 from .s3config import S3Options
 from .sources import SOURCES, FetchContext, Fetched, parse_preference
 from .sources.git_mirror import drop_mirror_refs
+from .verify import Verified
 
 HAVE_PREFIX = "refs/mirrorci/have/"
+DEFAULT_MAX_BUNDLE_SIZE = 64 << 30  # 64 GiB: far above any real repository, far below a disk-filling claim
 FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
 VERIFY_MODES = ("auto", "full")
 # Writing the work tree is the one step a mirror cannot shorten: use every core for it,
@@ -56,7 +65,9 @@ class CheckoutOptions:
     no_mirrors: bool = False
     allow_file_urls: bool = False
     verify: str = "auto"
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT  # each mirror method's whole attempt
+    stall_timeout: float = DEFAULT_STALL  # a transfer with no progress for this long is abandoned
+    max_bundle_size: int = DEFAULT_MAX_BUNDLE_SIZE  # a bundle list claiming more is not downloaded
     s3: S3Options = field(default_factory=S3Options)
     token: str | None = None  # for origin only; see auth.py
     token_user: str = DEFAULT_TOKEN_USER
@@ -80,6 +91,7 @@ class CheckoutResult:
     ref: str = ""
     detached: bool = False
     cache: str | None = None  # what the runner's cache saved, if anything
+    verified: dict[str, Any] | None = None  # what was hashed before the clone was declared good
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -101,18 +113,60 @@ def _empty_dir(path: Path) -> None:
         shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
 
 
-def _prepare_target(path: Path, clean: bool) -> bool:
-    """Make sure the target is absent or empty; returns True if we created it."""
-    if path.exists():
-        if not path.is_dir():
-            raise UsageError(f"--path {path}: exists and is not a directory; choose another path")
-        if any(path.iterdir()):
-            if not clean:
-                raise UsageError(f"--path {path}: exists and is not an empty directory; choose another path, empty it, or pass --clean")
-            _empty_dir(path)
-        return False
-    path.mkdir(parents=True)
-    return True
+class _Target:
+    """The --path directory, and how to put it back as it was if the checkout does not finish.
+
+    With --clean, what the directory held is moved aside (same file system, so a
+    rename) and only deleted once the checkout succeeded.
+    """
+
+    def __init__(self, path: Path, clean: bool) -> None:
+        self.path = path
+        self.created = False
+        self.aside: Path | None = None
+        if path.exists():
+            if not path.is_dir():
+                raise UsageError(f"--path {path}: exists and is not a directory; choose another path")
+            if any(path.iterdir()):
+                if not clean:
+                    raise UsageError(f"--path {path}: exists and is not an empty directory; choose another path, empty it, or pass --clean")
+                self.aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.mirrorci-old-", dir=path.parent))
+                for child in path.iterdir():
+                    os.replace(child, self.aside / child.name)
+        else:
+            path.mkdir(parents=True)
+            self.created = True
+
+    def restore(self) -> None:
+        if self.created:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        _empty_dir(self.path)
+        if self.aside:
+            for child in self.aside.iterdir():
+                os.replace(child, self.path / child.name)
+            self.aside.rmdir()
+
+    def commit(self) -> None:
+        if self.aside:
+            shutil.rmtree(self.aside, ignore_errors=True)
+
+
+@contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    """SIGTERM (a CI system cancelling the job) unwinds like Ctrl-C, so temporary files and --path are cleaned up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Clock:
@@ -126,23 +180,34 @@ class _Clock:
         self.last = now
 
 
+@dataclass
+class _Attempt:
+    """What one pass over the repository relied on besides origin, which decides what to verify and undo."""
+
+    use_mirrors: bool
+    cache: ObjectCache | None
+    cache_lent: bool = False
+    foreign: bool = False  # objects from a mirror or the cache are in the clone
+    fast_pack: bool = False  # a pack with the publisher's index (not hashed by git) was installed
+    covered: list[str] = field(default_factory=list)
+
+
 def checkout(opts: CheckoutOptions) -> CheckoutResult:
     if opts.verify not in VERIFY_MODES:
         raise UsageError(f"--verify must be one of {', '.join(VERIFY_MODES)}")
     torrent = opts.torrent
     prefer = parse_preference(opts.prefer, bool(torrent and (torrent.transmission or torrent.client != "auto")))
     opts.s3.validate()
-    target = (opts.path or default_path(opts.remote_url)).absolute()
-    created = _prepare_target(target, opts.clean)
-    result = CheckoutResult(path=str(target))
-    try:
-        _run(opts, prefer, target, result)
-    except BaseException:
-        if created:
-            shutil.rmtree(target, ignore_errors=True)
-        else:
-            _empty_dir(target)
-        raise
+    target_path = (opts.path or default_path(opts.remote_url)).absolute()
+    result = CheckoutResult(path=str(target_path))
+    with _termination_unwinds():
+        target = _Target(target_path, opts.clean)
+        try:
+            _run(opts, prefer, target_path, result)
+        except BaseException:
+            target.restore()
+            raise
+        target.commit()
     return result
 
 
@@ -164,47 +229,93 @@ def _run_with(
         if not remote.tips():
             raise MirrorciError(f"{log.redact_url(opts.remote_url)} has no branches or tags to check out")
         clock.lap("ls_remote")
+    if cache and _object_format(remote) != "sha1":
+        log.warn("the runner cache holds sha1 objects; it is not used for this sha256 repository")
+        cache = None
+    if opts.no_mirrors:
+        result.fallbacks.append({"method": "all", "reason": "--no-mirrors given"})
+    attempt = _Attempt(use_mirrors=not opts.no_mirrors, cache=cache)
+    try:
+        _fill(opts, prefer, target, result, remote, origin_env, attempt, clock)
+    except (SourceFailed, GitError) as exc:
+        if not attempt.foreign:
+            raise  # origin itself failed: nothing to fall back to
+        _fall_back_after(exc, attempt, target, result)
+        attempt = _Attempt(use_mirrors=False, cache=cache)
+        _fill(opts, prefer, target, result, remote, origin_env, attempt, clock, lend_cache=False)
+    if opts.token and opts.persist_credentials:
+        # Only now: every request to a mirror is over, so none could have read it from the clone's config.
+        with gitpython.Repo(target).config_writer() as cw:
+            auth.persist(cw, opts.remote_url, opts.token, opts.token_user)
+    if cache:
+        with log.group("Updating the cache"):
+            packs = cache.absorb(target / ".git", opts.remote_url, remote.tips(), attempt.covered, replace=attempt.fast_pack)
+            log.info(f"{packs} new pack(s) kept in {cache.root}")
+            clock.lap("cache")
+    result.timings["total"] = time.monotonic() - started
 
-    # Like git clone: the new repository takes origin's object format (sha1 or sha256).
-    object_format = "sha256" if len(next(iter(remote.tips().values()))) == 64 else "sha1"
-    repo = gitpython.Repo.init(target, object_format=object_format)
+
+def _fall_back_after(exc: MirrorciError, attempt: _Attempt, target: Path, result: CheckoutResult) -> None:
+    """A mirror's or the cache's objects failed: undo everything and start again from origin alone."""
+    used = result.method
+    reason = log.redact(str(exc))
+    result.fallbacks.append({"method": used, "reason": reason})
+    log.warn(f"{used} objects not used: {reason}; checking out from origin alone")
+    if attempt.cache and attempt.cache_lent and attempt.cache.implicated(getattr(exc, "oid", None)):
+        attempt.cache.quarantine(reason)
+        result.warnings.append(f"the runner cache failed verification and was set aside: {reason}")
+    _empty_dir(target)
+    result.method, result.mirror_uri, result.apply_path, result.cache = "origin", None, None, None
+    result.bytes_from_mirror = result.bytes_from_origin = 0
+    result.verified = None
+
+
+def _object_format(remote: RemoteRefs) -> str:
+    """Like git clone: the new repository takes origin's object format (sha1 or sha256)."""
+    return "sha256" if len(next(iter(remote.tips().values()))) == 64 else "sha1"
+
+
+def _fill(
+    opts: CheckoutOptions, prefer: list[str], target: Path, result: CheckoutResult, remote: RemoteRefs,
+    origin_env: dict[str, str], attempt: _Attempt, clock: _Clock, lend_cache: bool = True,
+) -> None:
+    """One pass: objects from the cache or a mirror (if allowed), the rest from origin, then verify and check out."""
+    repo = gitpython.Repo.init(target, object_format=_object_format(remote))
     with repo.config_writer() as cw:
         cw.set_value('remote "origin"', "url", opts.remote_url)
         cw.set_value('remote "origin"', "fetch", FETCH_REFSPECS[0])
-        if opts.token and opts.persist_credentials:
-            auth.persist(cw, opts.remote_url, opts.token, opts.token_user)
     git = Git(target)
     origin = git.with_env(origin_env)
-    if cache and object_format != "sha1":
-        log.warn("the runner cache holds sha1 objects; it is not used for this sha256 repository")
-        cache = None
-    if cache:
+    cache = attempt.cache
+    if cache and lend_cache:
         cache.lend_to(target / ".git")
+        attempt.cache_lent = attempt.foreign = True
     wanted = remote.tips()
     commit = _wanted_commit(opts.ref, remote)
+    needed = set(wanted.values()) | ({commit} if commit else set())
 
     fetched: Fetched | None = None
-    covered: list[str] = []  # bundles whose objects the cache will hold after this checkout
-    if cache and not _missing(git, set(wanted.values()) | ({commit} if commit else set())):
+    if attempt.cache_lent and not _missing(git, needed):
         result.method = "cache"
         result.cache = "every tip origin advertised is in the cache"
-    elif opts.no_mirrors:
-        result.fallbacks.append({"method": "all", "reason": "--no-mirrors given"})
-    else:
+    elif attempt.use_mirrors:
         mirrors = _load_mirrors(origin, opts, remote, result)
         clock.lap("mirror_list")
         newest = mirrors.bundle_list.newest() if mirrors.bundle_list else None
-        if cache and newest and cache.has_bundle(newest.sha256):
+        if attempt.cache_lent and cache and newest and cache.has_bundle(newest.sha256):
             result.method = "cache"
             result.cache = "the newest bundle is already in the cache; only newer objects come from origin"
         elif mirrors.empty:
             result.fallbacks.append({"method": "all", "reason": "origin advertises no usable mirror under refs/mirrors/"})
         else:
-            fetched = _try_sources(git, target, opts, prefer, mirrors, result, cache)
-            if fetched and fetched.sha256 and newest:
-                # A full bundle, or an incremental one on top of what the cache had: either way
-                # the cache now holds the newest release.
-                covered = sorted({fetched.sha256, newest.sha256})
+            fetched = _try_sources(git, target, opts, prefer, mirrors, result, attempt)
+            if fetched:
+                attempt.foreign = True
+                attempt.fast_pack = fetched.apply_path == "fast"
+                if fetched.sha256 and newest:
+                    # A full bundle, or an incremental one on top of what the cache had: either way
+                    # the cache now holds the newest release.
+                    attempt.covered = sorted({fetched.sha256, newest.sha256})
         clock.lap("mirror")
 
     try:
@@ -213,9 +324,9 @@ def _run_with(
             result.mirror_uri = fetched.uri
             result.apply_path = fetched.apply_path or None
             result.bytes_from_mirror = fetched.bytes
-            _write_refs(git, {HAVE_PREFIX + ref[5:]: oid for ref, oid in fetched.tips.items()})
+            _write_haves(git, fetched.tips.values())
         drop_mirror_refs(git)
-        missing = _missing(git, set(wanted.values()) | ({commit} if commit else set()))
+        missing = _missing(git, needed)
         if missing:
             result.final_fetch_reason = (
                 f"origin has {len(missing)} tip(s) the mirror lacks" if fetched
@@ -242,15 +353,79 @@ def _run_with(
 
     with log.group("Checking out"):
         _set_head(git, repo, opts.ref, remote, result)
+        head = git.out("rev-parse", "HEAD")
+        if attempt.foreign and commit and not _extra_ref(opts.ref, remote):
+            _check_origin_serves(git, origin, opts.remote_url, head, opts.ref or head)
+        verifier = _start_verification(git, opts, attempt, wanted, head) if attempt.foreign else None
         Git(target, config=WORKTREE_CONFIG).run("read-tree", "-u", "--reset", "HEAD")
-        result.head = git.out("rev-parse", "HEAD")
+        result.head = head
         clock.lap("checkout")
-    if cache:
-        with log.group("Updating the cache"):
-            packs = cache.absorb(target / ".git", opts.remote_url, wanted, covered)
-            log.info(f"{packs} new pack(s) kept in {cache.root}")
-            clock.lap("cache")
-    result.timings["total"] = time.monotonic() - started
+        if verifier:
+            result.verified = verifier.result()
+            clock.lap("verify")
+            log.info(
+                f"verified {result.verified['objects']} objects ({result.verified['scope']}) "
+                f"in {result.verified['seconds']:.2f} s"
+            )
+
+
+class _Verifier:
+    """Verification on the side, while the work tree is written: the two read the same objects."""
+
+    def __init__(self, git: Git, tips: list[str], commit: str, scope: str) -> None:
+        self.scope = scope
+        self.outcome: Verified | BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(git, tips, commit), daemon=True)
+        self.thread.start()
+
+    def _run(self, git: Git, tips: list[str], commit: str) -> None:
+        try:
+            self.outcome = verify.verify(git, tips, commit, self.scope)
+        except BaseException as exc:
+            self.outcome = exc
+
+    def result(self) -> dict[str, Any]:
+        self.thread.join()
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        assert self.outcome is not None
+        return {"scope": self.scope, "objects": self.outcome.objects, "bytes": self.outcome.bytes,
+                "seconds": round(self.outcome.seconds, 3)}
+
+
+def _start_verification(git: Git, opts: CheckoutOptions, attempt: _Attempt, wanted: dict[str, str], head: str) -> _Verifier:
+    scope = "all" if opts.verify == "full" else "relied-on"
+    return _Verifier(git, sorted(set(wanted.values()) | {head}), head, scope)
+
+
+def _check_origin_serves(git: Git, origin: Git, url: str, oid: str, ref: str) -> None:
+    """A commit id given with --ref must be one origin can serve, as `git clone` + `git checkout` needs.
+
+    Reachable from a branch or tag origin advertised: fine. Otherwise origin is asked
+    for it by id (a one-commit fetch into a scratch repository), so a commit that only
+    a mirror's bundle holds is never checked out.
+    """
+    if git.out("for-each-ref", "--count=1", "--contains", oid, "--format=%(refname)", "refs/remotes/origin", "refs/tags"):
+        return
+    with tempfile.TemporaryDirectory(prefix="mirrorci-ref-") as tmp:
+        scratch = Git(Path(tmp), env=origin.env)
+        scratch.run("init", "--quiet", "--bare", f"--object-format={'sha256' if len(oid) == 64 else 'sha1'}")
+        if not scratch.ok("fetch", "--quiet", "--depth=1", "--filter=tree:0", "--no-tags", url, oid):
+            raise UsageError(f"--ref {ref}: origin does not have that commit; give a branch, tag or a commit origin serves")
+
+
+def _write_haves(git: Git, oids: Iterable[str]) -> None:
+    """The mirror's tips as negotiation hints for the final fetch, under neutral names.
+
+    A bundle's ref names are the mirror's word, not origin's: they are never written
+    as refs. Only tips that exist here as commits or tags are kept.
+    """
+    wanted = sorted({oid for oid in oids if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", oid)})
+    if not wanted:
+        return
+    types = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(wanted) + "\n")
+    present = [line.split()[0] for line in types.splitlines() if line.endswith((" commit", " tag"))]
+    _write_refs(git, {f"{HAVE_PREFIX}{i}": oid for i, oid in enumerate(present)})
 
 
 def _load_mirrors(git: Git, opts: CheckoutOptions, remote: RemoteRefs, result: CheckoutResult) -> MirrorSet:
@@ -260,12 +435,17 @@ def _load_mirrors(git: Git, opts: CheckoutOptions, remote: RemoteRefs, result: C
     with log.group("Reading the mirror list"):
         try:
             blobs, fetched = read_mirror_blobs(git, opts.remote_url, refs, BlobCache(opts.cache_dir))
-        except GitError as exc:
+        except (MirrorciError, OSError, ValueError) as exc:
             result.warnings.append(f"cannot read refs/mirrors/* from origin: {exc}")
             log.warn(result.warnings[-1])
             return MirrorSet()
         result.mirror_blobs_fetched = fetched
-        mirrors = parse_mirror_blobs(blobs, refs)
+        try:
+            mirrors = parse_mirror_blobs(blobs, refs)
+        except Exception as exc:  # whatever the blobs hold, they only ever cost the mirror
+            result.warnings.append(f"ignoring refs/mirrors/*: {type(exc).__name__}: {exc}")
+            log.warn(result.warnings[-1])
+            return MirrorSet()
         for warning in mirrors.warnings:
             log.warn(warning)
         result.warnings += mirrors.warnings
@@ -274,29 +454,49 @@ def _load_mirrors(git: Git, opts: CheckoutOptions, remote: RemoteRefs, result: C
 
 def _try_sources(
     git: Git, target: Path, opts: CheckoutOptions, prefer: list[str], mirrors: MirrorSet, result: CheckoutResult,
-    cache: ObjectCache | None = None,
+    attempt: _Attempt,
 ) -> Fetched | None:
+    cache = attempt.cache if attempt.cache_lent else None
+
+    def release_cache() -> None:
+        # A pack whose index git did not compute must be alone in the object store: with the
+        # cache's packs beside it, one id could have two contents and verification could read
+        # the other one. A full bundle needs nothing from the cache anyway.
+        if cache and attempt.cache_lent:
+            cache.unlend(target / ".git")
+            attempt.cache_lent = False
+
     ctx = FetchContext(
         git=git, repo_dir=target, mirrors=mirrors, verify=opts.verify,
         allow_file_urls=opts.allow_file_urls, s3=opts.s3, timeout=opts.timeout, torrent=opts.torrent,
+        deadline=Deadline(opts.timeout, opts.stall_timeout), max_bundle_size=opts.max_bundle_size,
+        before_fast_path=release_cache,
     )
     if cache:
         ctx.have_bundle = cache.has_bundle
     for name in prefer:
         with log.group(f"Trying the {name} mirror"):
             try:
+                ctx.deadline = ctx.deadline.restart()
                 fetched = SOURCES[name].fetch(ctx)
                 log.info(f"{name}: {fetched.bytes} bytes from {log.redact_url(fetched.uri)}")
                 return fetched
             except SourceFailed as exc:
                 reason = str(exc)
-            except (OSError, GitError) as exc:
+            except Exception as exc:  # one funnel: whatever a mirror does wrong is a fallback
                 reason = f"{type(exc).__name__}: {exc}"
-            drop_mirror_refs(git)
+            _discard_partial(git)
             result.fallbacks.append({"method": name, "reason": log.redact(reason)})
-            log.warn(f"{name} mirror not used: {reason}")
+            log.warn(f"{name} mirror not used: {log.redact(reason)}")
     log.warn("no mirror could be used; fetching everything from origin")
     return None
+
+
+def _discard_partial(git: Git) -> None:
+    try:
+        drop_mirror_refs(git)
+    except GitError as exc:
+        log.warn(f"could not drop a failed mirror's refs: {exc}")
 
 
 def _has_objects(git: Git, oids: list[str]) -> bool:

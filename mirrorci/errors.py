@@ -19,3 +19,11 @@ class GitError(MirrorciError):
 
 class SourceFailed(MirrorciError):
     """A mirror could not be used; the checkout falls back and records the reason."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that cleanup runs as it does for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

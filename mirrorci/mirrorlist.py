@@ -144,9 +144,38 @@ def _entry(bundle_id: str, keys: dict[str, str]) -> BundleEntry:
     if entry.pack_checksum and not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", entry.pack_checksum):
         raise MirrorListError(f"{where}: bad packChecksum")
     for uri in (entry.uri, entry.idx_uri):
-        if uri and not urlsplit(uri).scheme:
-            raise MirrorListError(f"{where}: URI {uri!r} is not absolute")
+        if uri:
+            check_url(uri, BUNDLE_SCHEMES, where)
     return entry
+
+
+BUNDLE_SCHEMES = ("http", "https", "s3", "file")
+_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_url(url: str, schemes: tuple[str, ...], where: str = "mirror URL") -> str:
+    """Refuse a URL that is not absolute, not one of `schemes`, or that the URL parser chokes on.
+
+    Mirror URLs come from whoever can write refs/mirrors/*: a newline, a space, a bad port or
+    an unbalanced IPv6 bracket must become a warning here, not an exception deep in a download.
+    """
+    if _UNSAFE.search(url):
+        raise MirrorListError(f"{where}: URL {url[:80]!r} contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError as exc:
+        raise MirrorListError(f"{where}: URL {url[:80]!r} cannot be parsed ({exc})") from None
+    scheme = parts.scheme.lower()
+    if not scheme and where != "mirror URL":
+        raise MirrorListError(f"{where}: URI {url[:80]!r} is not absolute")
+    if scheme not in schemes:
+        raise MirrorListError(f"{where}: URL {url[:80]!r} must use one of: {', '.join(schemes)}")
+    if scheme != "file" and not parts.hostname and not parts.netloc:
+        raise MirrorListError(f"{where}: URL {url[:80]!r} names no host")
+    if scheme == "s3" and not parts.path.strip("/"):
+        raise MirrorListError(f"{where}: URL {url[:80]!r} names no object key")
+    return url
 
 
 def parse_url_list(text: str, schemes: tuple[str, ...]) -> list[str]:
@@ -156,9 +185,7 @@ def parse_url_list(text: str, schemes: tuple[str, ...]) -> list[str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        if urlsplit(line).scheme not in schemes:
-            raise MirrorListError(f"mirror URL {line!r} must use one of: {', '.join(schemes)}")
-        urls.append(line)
+        urls.append(check_url(line, schemes))
     return urls
 
 
@@ -217,4 +244,6 @@ def parse_mirror_blobs(blobs: dict[str, bytes], blob_ids: dict[str, str]) -> Mir
                 found.magnet = text.strip()
         except (MirrorListError, UnicodeDecodeError) as exc:
             found.warnings.append(f"ignoring {ref}: {exc}")
+        except Exception as exc:  # a blob's content must never stop a checkout, only its mirror
+            found.warnings.append(f"ignoring {ref}: {type(exc).__name__}: {exc}")
     return found

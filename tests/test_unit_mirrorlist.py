@@ -336,3 +336,15 @@ def test_module_constants():
     assert mirrorlist.MIRROR_REF_PREFIX == "refs/mirrors/"
     assert all(r.startswith(mirrorlist.MIRROR_REF_PREFIX)
                for r in (REF_BUNDLE_HTTP, REF_BUNDLE_TORRENT, REF_BUNDLE_MAGNET, REF_FETCH_GIT, REF_FETCH_HTTP))
+
+
+@pytest.mark.parametrize("uri", ['"http://a/b\\nc"', "http://a b/x", "http://h:xx/x", "http://[::1/x", "s3:///k", "s3://bucket"])
+def test_malformed_bundle_uris_are_refused_when_parsed(uri):
+    with pytest.raises(MirrorListError):
+        parse_bundle_list(list_text(uri=uri))
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "http://h:99999/r", "https://a b/r"])
+def test_malformed_mirror_urls_are_refused_when_parsed(url):
+    with pytest.raises(MirrorListError):
+        parse_url_list(url + "\n", ("http", "https"))
