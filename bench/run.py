@@ -226,7 +226,7 @@ class Bench:
             out = json.loads(r.stdout)
             res["mirrorci"] = {k: out.get(k) for k in ("method", "apply_path", "final_fetch", "final_fetch_reason",
                                                         "bytes_from_mirror", "bytes_from_origin", "timings",
-                                                        "fallbacks", "warnings")}
+                                                        "fallbacks", "warnings", "verified")}
             ru = json.loads(rusage.read_text())
             res["python_mb"] = round(ru["self_maxrss_kb"] / 1024, 1)
             res["git_children_maxrss_mb"] = round(ru["children_maxrss_kb"] / 1024, 1)
@@ -289,6 +289,14 @@ def summarize(runs: list[dict]) -> dict:
         s["timings_median"] = {k: round(statistics.median(r["mirrorci"]["timings"].get(k, 0.0) for r in runs), 3)
                                for k in keys}
         s["unexpected_path"] = [r["unexpected_path"] for r in runs if "unexpected_path" in r]
+        verified = [r["mirrorci"].get("verified") for r in runs if r["mirrorci"].get("verified")]
+        if verified:
+            # Verification runs beside the work tree's checkout: its own time, and what it added to the wall time.
+            s["verification"] = {
+                "scope": verified[0]["scope"], "objects": verified[0]["objects"],
+                "median_seconds": round(statistics.median(v["seconds"] for v in verified), 3),
+                "median_added_seconds": s["timings_median"].get("verify", 0.0),
+            }
     return s
 
 
@@ -372,6 +380,10 @@ def table(report: dict) -> str:
         t = ", ".join(f"{k} {v:.2f}" for k, v in x["timings_median"].items() if k != "total")
         add(f"  {m}: apply_path {'/'.join(x['apply_path'])}, final fetch {'/'.join(map(str, x['final_fetch']))}; "
             f"median s: {t}")
+        v = x.get("verification")
+        if v:
+            add(f"  {m}: verification ({v['scope']}) hashed {v['objects']:,} objects in {v['median_seconds']:.2f} s "
+                f"beside the work tree; it added {v['median_added_seconds']:.2f} s to the wall time")
         for note in x["unexpected_path"][:1]:
             add(f"  !! {m}: {note}")
     floor = s[FAST]["timings_median"].get("checkout", 0.0)
