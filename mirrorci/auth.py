@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import log
+from .errors import MirrorciError
+from .gitcmd import Git
 
 DEFAULT_TOKEN_USER = "x-access-token"
 
@@ -53,8 +57,27 @@ def origin_env(url: str, token: str | None, user: str = DEFAULT_TOKEN_USER) -> d
     return config_env({f"http.{prefix}.extraHeader": auth_header(token, user)})
 
 
-def persist(config_writer: object, url: str, token: str, user: str = DEFAULT_TOKEN_USER) -> None:
-    """Leave the credential in the clone's config, as actions/checkout's persist-credentials does."""
+def persist(git: Git, url: str, token: str, user: str = DEFAULT_TOKEN_USER) -> str | None:
+    """Leave the credential to the clone, as actions/checkout's persist-credentials does (v6 and later).
+
+    The header goes into a file of its own (mode 0600) that the clone's config includes,
+    never into `.git/config` itself: under RUNNER_TEMP on a CI runner, which the runner
+    wipes when the job ends, else beside the config. Returns the file's path.
+    """
     prefix = url_prefix(url)
-    if prefix:
-        config_writer.set_value(f'http "{prefix}"', "extraheader", auth_header(token, user))  # type: ignore[attr-defined]
+    if not prefix:
+        return None
+    text = f'[http "{prefix}"]\n\textraheader = {auth_header(token, user)}\n'
+    candidates = [Path(os.environ["RUNNER_TEMP"])] if os.environ.get("RUNNER_TEMP") else []
+    candidates.append(git.git_path("."))
+    for directory in candidates:
+        path = directory / f"mirrorci-credentials-{secrets.token_hex(6)}.config"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        git.run("config", "--add", "include.path", str(path))
+        return str(path)
+    raise MirrorciError("cannot write the credentials file for --persist-credentials")

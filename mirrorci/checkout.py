@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import git as gitpython
-
 from . import auth, log, verify
 from .auth import DEFAULT_TOKEN_USER
 from .cache import ObjectCache
@@ -92,6 +90,7 @@ class CheckoutResult:
     detached: bool = False
     cache: str | None = None  # what the runner's cache saved, if anything
     verified: dict[str, Any] | None = None  # what was hashed before the clone was declared good
+    credentials_file: str | None = None  # with --persist-credentials: the config file the clone includes
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -245,8 +244,7 @@ def _run_with(
         _fill(opts, prefer, target, result, remote, origin_env, attempt, clock, lend_cache=False)
     if opts.token and opts.persist_credentials:
         # Only now: every request to a mirror is over, so none could have read it from the clone's config.
-        with gitpython.Repo(target).config_writer() as cw:
-            auth.persist(cw, opts.remote_url, opts.token, opts.token_user)
+        result.credentials_file = auth.persist(Git(target), opts.remote_url, opts.token, opts.token_user)
     if cache:
         with log.group("Updating the cache"):
             packs = cache.absorb(target / ".git", opts.remote_url, remote.tips(), attempt.covered, replace=attempt.fast_pack)
@@ -280,11 +278,10 @@ def _fill(
     origin_env: dict[str, str], attempt: _Attempt, clock: _Clock, lend_cache: bool = True,
 ) -> None:
     """One pass: objects from the cache or a mirror (if allowed), the rest from origin, then verify and check out."""
-    repo = gitpython.Repo.init(target, object_format=_object_format(remote))
-    with repo.config_writer() as cw:
-        cw.set_value('remote "origin"', "url", opts.remote_url)
-        cw.set_value('remote "origin"', "fetch", FETCH_REFSPECS[0])
     git = Git(target)
+    git.run("init", "--quiet", f"--object-format={_object_format(remote)}")
+    git.run("config", "remote.origin.url", opts.remote_url)
+    git.run("config", "remote.origin.fetch", FETCH_REFSPECS[0])
     origin = git.with_env(origin_env)
     cache = attempt.cache
     if cache and lend_cache:
@@ -352,7 +349,7 @@ def _fill(
         git.delete_refs(HAVE_PREFIX)
 
     with log.group("Checking out"):
-        _set_head(git, repo, opts.ref, remote, result)
+        _set_head(git, opts.ref, remote, result)
         head = git.out("rev-parse", "HEAD")
         if attempt.foreign and commit and not _extra_ref(opts.ref, remote):
             _check_origin_serves(git, origin, opts.remote_url, head, opts.ref or head)
@@ -548,7 +545,7 @@ def _resolve_ref(ref: str, remote: RemoteRefs) -> str | None:
     return None
 
 
-def _set_head(git: Git, repo: gitpython.Repo, ref: str | None, remote: RemoteRefs, result: CheckoutResult) -> None:
+def _set_head(git: Git, ref: str | None, remote: RemoteRefs, result: CheckoutResult) -> None:
     default = remote.head_target if remote.head_target in remote.tips() else None
     if default:
         git.run("symbolic-ref", "refs/remotes/origin/HEAD", _tracking_name(default))
@@ -559,9 +556,8 @@ def _set_head(git: Git, repo: gitpython.Repo, ref: str | None, remote: RemoteRef
         branch = full[len("refs/heads/"):]
         git.run("update-ref", f"refs/heads/{branch}", remote.tips()[full])
         git.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
-        with repo.config_writer() as cw:
-            cw.set_value(f'branch "{branch}"', "remote", "origin")
-            cw.set_value(f'branch "{branch}"', "merge", full)
+        git.run("config", f"branch.{branch}.remote", "origin")
+        git.run("config", f"branch.{branch}.merge", full)
         result.ref = full
         return
     if full:  # a tag: detached, as `git clone --branch <tag>` does
@@ -579,6 +575,6 @@ def _set_head(git: Git, repo: gitpython.Repo, ref: str | None, remote: RemoteRef
         first = sorted(r for r in remote.tips() if r.startswith("refs/heads/"))
         if not first:
             raise MirrorciError("origin advertises no branch; pass --ref with a tag or commit")
-        return _set_head(git, repo, first[0][len("refs/heads/"):], remote, result)
+        return _set_head(git, first[0][len("refs/heads/"):], remote, result)
     git.run("update-ref", "--no-deref", "HEAD", oid)
     result.detached = True

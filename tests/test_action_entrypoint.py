@@ -133,7 +133,10 @@ def test_publish_then_checkout_as_a_github_job(served_origin, static_server, git
     assert not (ws2 / "left-by-an-earlier-job.txt").exists()
     assert git(ws2, "symbolic-ref", "HEAD") == "refs/heads/main"
     assert git(ws2, "remote", "get-url", "origin") == served_origin.http_url
-    assert expected_auth in (ws2 / ".git/config").read_text()  # persist-credentials
+    # persist-credentials: readable by git through an included file, never in .git/config itself
+    prefix = f"{served_origin.http_url.split('/', 3)[0]}//{served_origin.http_url.split('/', 3)[2]}/"
+    assert any(expected_auth in v for v in git(ws2, "config", "--get-all", f"http.{prefix}.extraheader").splitlines())
+    assert TOKEN not in (ws2 / ".git/config").read_text() and "extraheader" not in (ws2 / ".git/config").read_text()
     assert git(ws2, "tag") != ""  # a full clone: tags included
     assert str(ws2) in git(tmp_path, "config", "-f", str(tmp_path / "home.gitconfig"), "--get-all", "safe.directory").splitlines()
     assert fsck_ok(ws2)

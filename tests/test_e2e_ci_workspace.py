@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -51,7 +52,12 @@ def test_token_goes_to_origin_only_and_is_never_printed(served_origin, static_se
     assert TOKEN not in (tmp_path / "co/.git/config").read_text()  # not persisted unless asked
 
     run_cli("checkout", served_origin.http_url, "--path", tmp_path / "co2", "--persist-credentials", env=env)
-    assert expected in (tmp_path / "co2/.git/config").read_text()
+    # Persisted in a 0600 file the clone's config includes, never in .git/config itself.
+    assert TOKEN not in (tmp_path / "co2/.git/config").read_text()
+    included = subprocess.run(["git", "-C", str(tmp_path / "co2"), "config", "--get-all", "include.path"],
+                              check=True, capture_output=True, text=True).stdout.split()
+    assert len(included) == 1 and expected in Path(included[0]).read_text()
+    assert Path(included[0]).stat().st_mode & 0o077 == 0
 
 
 def push_pull_request_ref(origin, tmp_path: Path) -> tuple[Path, str]:
