@@ -32,7 +32,7 @@ from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT, Deadline
 from .errors import GitError, MirrorciError, SourceFailed, Terminated, UsageError
 from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
-from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs
+from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs, with_retries
 from .s3config import S3Options
 from .sources import SOURCES, FetchContext, Fetched, parse_preference
 from .sources.git_mirror import drop_mirror_refs
@@ -333,10 +333,13 @@ def _fill(
             with log.group("Fetching the rest from origin"):
                 before = git.pack_bytes()
                 fetch_git = Git(target, config=("fetch.unpackLimit=1",), env=origin.env)
-                fetch_git.run("fetch", "--quiet", "--prune", "--no-tags", "origin", *FETCH_REFSPECS)
+                where = log.redact_url(opts.remote_url)
+                with_retries(lambda: fetch_git.run("fetch", "--quiet", "--prune", "--no-tags", "origin", *FETCH_REFSPECS),
+                             f"fetching from {where}")
                 if commit and not _has_objects(git, [commit]):
                     source = _extra_ref(opts.ref, remote) or commit
-                    fetch_git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "origin", source)
+                    with_retries(lambda: fetch_git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "origin", source),
+                                 f"fetching {source} from {where}")
                 result.bytes_from_origin = git.pack_bytes() - before
                 log.info(f"{result.bytes_from_origin} bytes from origin")
         else:

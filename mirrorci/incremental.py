@@ -15,34 +15,38 @@ from pathlib import Path
 
 from . import bundle, log
 from .bundle import BundleFormatError, BundleHeader
-from .errors import GitError
 from .gitcmd import Git
 from .mirrorlist import BundleEntry
 from .store import Store
 
 
 def previous_tips(store: Store, key: str, previous: BundleEntry) -> list[str] | None:
-    """The previous release's ref tips, read from its bundle's header in the store."""
-    if not previous.header_size:
+    """The previous release's ref tips, read from its bundle's header in the store.
+
+    `headerSize` comes from the previous list, which whoever can push refs/mirrors/*
+    may have written: it is a claim, so no more than bundle.MAX_HEADER_BYTES is read,
+    and whatever is read must parse as a bundle header on its own.
+    """
+    if previous.header_size <= 0:
+        return None
+    if previous.header_size > bundle.MAX_HEADER_BYTES:
+        log.warn(f"the previous bundle list claims a {previous.header_size} byte bundle header, over the "
+                 f"{bundle.MAX_HEADER_BYTES} byte limit: no incremental bundle")
         return None
     data = store.read_prefix(key, previous.header_size)
     if not data:
         return None
     try:
         header = bundle.read_header(io.BytesIO(data))
-    except BundleFormatError:
+    except BundleFormatError as exc:
+        log.warn(f"the previous release's bundle header cannot be read ({exc}): no incremental bundle")
         return None
     return sorted({oid for oid, _ in header.refs})
 
 
 def create(git: Git, dest: Path, refnames: list[str], tips: list[str]) -> BundleHeader | None:
     """Bundle of refnames minus everything reachable from tips; None when nothing changed."""
-    exclude = []
-    for oid in tips:
-        try:
-            exclude.append("^" + git.out("rev-parse", "--verify", "-q", f"{oid}^{{commit}}"))
-        except GitError:
-            continue  # a blob or a commit the repository no longer has (history rewritten)
+    exclude = _commits(git, tips)
     if not exclude:
         return None
     revs = [*refnames, "HEAD", *exclude] if git.ok("rev-parse", "--verify", "-q", "HEAD^{commit}") else [*refnames, *exclude]
@@ -55,3 +59,19 @@ def create(git: Git, dest: Path, refnames: list[str], tips: list[str]) -> Bundle
             log.warn(f"no incremental bundle: {detail.splitlines()[-1] if detail else result.returncode}")
         return None
     return bundle.read_header_file(dest)
+
+
+def _commits(git: Git, tips: list[str]) -> list[str]:
+    """`^<commit>` for each tip the repository has as (or peels to) a commit, in one git call.
+
+    Blobs, trees and commits the repository no longer has (history rewritten) are skipped.
+    """
+    if not tips:
+        return []
+    out = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="".join(f"{oid}^{{commit}}\n" for oid in tips))
+    found = []
+    for line in out.splitlines():
+        oid, _, kind = line.partition(" ")
+        if kind == "commit":
+            found.append("^" + oid)
+    return sorted(set(found))

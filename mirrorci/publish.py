@@ -20,19 +20,25 @@ import git as gitpython
 
 from . import auth, bundle, incremental, log
 from .auth import DEFAULT_TOKEN_USER
-from .errors import MirrorciError, UsageError
+from .errors import GitError, MirrorciError, UsageError
 from .gitcmd import Git
 from .mirrorlist import (
     REF_BUNDLE_HTTP, REF_BUNDLE_MAGNET, REF_BUNDLE_TORRENT, REF_FETCH_GIT, REF_FETCH_HTTP, BundleEntry, BundleList, MirrorListError,
     parse_bundle_list, parse_url_list, render_url_list,
 )
 from .progress import Progress
-from .remote import BlobCache, ls_remote, push_refs_atomic, read_mirror_blobs, update_refs_locally
+from .remote import (
+    BlobCache, known_mirror_refs, local_mirror_blobs, ls_remote, push_refs_atomic, read_mirror_blobs, update_refs_locally,
+    with_retries,
+)
 from .s3config import S3Options
 from .store import Store, open_store
 
 LIST_KEY = "bundle-list"
 BUNDLE_TYPE = "application/x-git-bundle"
+# git reads creationToken as an unsigned 64-bit number; staying within the signed range keeps
+# every reader of the list (and JSON consumers) exact.
+MAX_CREATION_TOKEN = (1 << 63) - 1
 
 
 @dataclass
@@ -95,7 +101,10 @@ def _snapshot_remote(local: Git, remote: Git, url: str, dest: Path) -> Git:
     snap.run("init", "--quiet", "--bare", f"--object-format={local.out('rev-parse', '--show-object-format')}")
     if local.out("rev-parse", "--is-shallow-repository") != "true":
         (dest / "objects" / "info" / "alternates").write_text(f"{local.git_path('objects')}\n")
-    snap.run("fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+    with_retries(
+        lambda: snap.run("fetch", "--quiet", "--no-tags", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"),
+        f"fetching from {log.redact_url(url)}",
+    )
     head = ls_remote(snap, url).head_target
     if head and snap.ok("rev-parse", "--verify", "-q", head):
         snap.run("symbolic-ref", "HEAD", head)
@@ -132,14 +141,9 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
 
     with log.group("Reading current mirror refs"):
         t = time.monotonic()
-        if remote_url:
-            old = ls_remote(remote_git, remote_url).mirror_refs()
-            blobs, _ = read_mirror_blobs(remote_git, remote_url, {k: v for k, v in old.items() if k == REF_BUNDLE_HTTP}, BlobCache(None))
-        else:
-            old = _local_mirror_refs(local)
-            blobs = {REF_BUNDLE_HTTP: local.run("cat-file", "blob", old[REF_BUNDLE_HTTP]).stdout} if REF_BUNDLE_HTTP in old else {}
-        previous = _previous_full(blobs.get(REF_BUNDLE_HTTP))
-        previous_token = previous.creation_token if previous else 0
+        old = ls_remote(remote_git, remote_url).mirror_refs() if remote_url else _local_mirror_refs(local)
+        previous = _previous_full(_previous_list(local, remote_git, remote_url, old))
+        previous_token = _previous_token(previous)
         timings["read_refs"] = time.monotonic() - t
 
     git = remote_git  # the repository that is bundled and that pushes the refs
@@ -282,16 +286,49 @@ def _url(public_url: str | None, store_url: str, key: str) -> str:
 
 def _local_mirror_refs(git: Git) -> dict[str, str]:
     lines = git.out("for-each-ref", "--format=%(refname) %(objectname)", "refs/mirrors/").splitlines()
-    return dict(line.split(" ", 1) for line in lines if line)
+    return known_mirror_refs(dict(line.split(" ", 1) for line in lines if " " in line))
+
+
+def _previous_list(local: Git, remote_git: Git, remote_url: str | None, old: dict[str, str]) -> bytes | None:
+    """The current bundle list blob, if it can be read; without it the release is simply not incremental."""
+    refs = {k: v for k, v in old.items() if k == REF_BUNDLE_HTTP}
+    if not refs:
+        return None
+    try:
+        if remote_url:
+            blobs, _ = read_mirror_blobs(remote_git, remote_url, refs, BlobCache(None))
+        else:
+            blobs = local_mirror_blobs(local, refs)
+    except GitError as exc:
+        log.warn(f"cannot read the current {REF_BUNDLE_HTTP}: {exc}; publishing without an incremental bundle")
+        return None
+    return blobs.get(REF_BUNDLE_HTTP)
 
 
 def _previous_full(blob: bytes | None) -> BundleEntry | None:
+    """The newest full bundle of the current list.
+
+    Whoever can push refs/mirrors/* wrote that list: anything wrong with it (not a list,
+    malformed URIs or numbers) is a warning and a publish that does not build on it.
+    """
     if not blob:
         return None
     try:
         return parse_bundle_list(blob.decode("utf-8")).newest()
-    except (MirrorListError, UnicodeDecodeError):
+    except Exception as exc:  # hostile input: never a reason to fail the publish
+        log.warn(f"ignoring the current {REF_BUNDLE_HTTP}: {exc}")
         return None
+
+
+def _previous_token(previous: BundleEntry | None) -> int:
+    """The creationToken the new release must exceed; a token too large to exceed is ignored."""
+    if previous is None:
+        return 0
+    if not 0 <= previous.creation_token < MAX_CREATION_TOKEN:
+        log.warn(f"ignoring the current list's creationToken {str(previous.creation_token)[:30]}: "
+                 f"outside 0..{MAX_CREATION_TOKEN - 1}")
+        return 0
+    return previous.creation_token
 
 
 def _upload(store: Store, items: list[tuple[str, Path, str]]) -> None:

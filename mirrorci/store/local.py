@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import MirrorciError, UsageError
 from .base import Progress
 
 CHUNK = 1 << 20
@@ -35,29 +37,42 @@ class LocalStore:
         return path
 
     def put_file(self, key: str, path: Path, content_type: str, progress: Progress | None = None) -> None:
-        dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        # Write beside the target and rename: readers never see a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as src:
                 while chunk := src.read(CHUNK):
-                    out.write(chunk)
+                    yield chunk
                     if progress:
                         progress(len(chunk))
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+        self._write(key, chunks())
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        with tempfile.NamedTemporaryFile(delete=False) as tmp:
-            tmp.write(data)
+        self._write(key, iter([data]))
+
+    def _write(self, key: str, chunks: Iterator[bytes]) -> None:
+        """Write beside the target and rename: readers never see a half-written file.
+
+        A failed write (a full disk, a quota, an I/O error) removes its temporary file
+        and is one line saying what to do; the caller has not moved any ref yet.
+        """
+        dest = self._path(key)
+        tmp: str | None = None
         try:
-            self.put_file(key, Path(tmp.name), content_type)
-        finally:
-            os.unlink(tmp.name)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        except BaseException as exc:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise MirrorciError(_write_failure(self.root, key, exc)) from None
+            raise
 
     def size_of(self, key: str) -> int | None:
         path = self._path(key)
@@ -76,3 +91,9 @@ class LocalStore:
 
     def remove_tree(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _write_failure(root: Path, key: str, exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"--store {root}: no space left on device while writing {key}; free space or choose another store"
+    return f"--store {root}: cannot write {key}: {exc.strerror or exc}"
