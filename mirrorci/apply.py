@@ -7,6 +7,11 @@ Two paths:
   while they download, so download and indexing overlap.
 Either way files are written under temporary names and renamed into place only
 after every check passed, so a bad download leaves nothing behind.
+
+Both run under the attempt's Deadline (deadline.py): every read is followed by a
+check, and index-pack is killed when the time is up. Before any byte is written,
+`check_room` refuses a list entry larger than --max-bundle-size or than the free
+space on the repository's disk; the download itself never exceeds the list's size.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import io
 import os
 import secrets
+import shutil
 import subprocess
 import threading
 from collections.abc import Callable
@@ -23,22 +29,74 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .bundle import CHUNK, BundleFormatError, BundleHeader, read_header
+from .deadline import Deadline
 from .errors import SourceFailed
-from .gitcmd import Git
+from .gitcmd import Git, kill_group
 from .mirrorlist import BundleEntry
 
 Opener = Callable[[str], BinaryIO]
+
+# Free space a download must leave: a share of its size plus a fixed margin, so the
+# checkout (work tree, final fetch) still has room after the pack landed.
+FREE_SPACE_SHARE = 0.05
+FREE_SPACE_MARGIN = 64 << 20
+
+
+def parse_size(text: str) -> int:
+    """Bytes from `123`, `500M`, `20G`, `1.5T`, `64GiB` (binary units): --max-bundle-size's syntax."""
+    shifts = {"K": 10, "M": 20, "G": 30, "T": 40}
+    cleaned = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = cleaned[-1:] if cleaned[-1:] in shifts else ""
+    number = cleaned[: len(cleaned) - len(unit)]
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a size (bytes, or a number with K, M, G or T)") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{text!r}: the size must be a positive number")
+    size = int(value * (1 << shifts[unit])) if unit else int(value)
+    if size < 1:
+        raise ValueError(f"{text!r}: the size must be at least one byte")
+    return size
+
+
+def human_size(n: int) -> str:
+    for unit, shift in (("T", 40), ("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return str(n)
+
+
+def check_room(pack_dir: Path, entry: BundleEntry, max_size: int) -> None:
+    """Refuse, before any byte is written, a bundle the list makes too large for the limit or the disk."""
+    for what, size in (("bundle", entry.size), ("pack index", entry.idx_size)):
+        if size > max_size:
+            raise SourceFailed(f"the bundle list says the {what} is {size} bytes, more than "
+                               f"--max-bundle-size {human_size(max_size)}")
+    need = entry.size + entry.idx_size
+    need += int(need * FREE_SPACE_SHARE) + FREE_SPACE_MARGIN
+    try:
+        free = shutil.disk_usage(pack_dir).free
+    except OSError as exc:
+        raise SourceFailed(f"cannot tell the free disk space in {pack_dir}: {exc.strerror}") from None
+    if free < need:
+        raise SourceFailed(f"not enough free disk for the {entry.size}-byte bundle: {free} bytes free, "
+                           f"{need} needed with a margin")
 
 
 class HashingReader(io.RawIOBase):
     """Hashes and counts every byte pulled from the network, whatever buffers sit above."""
 
-    def __init__(self, raw: BinaryIO, limit: int, on_bytes: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self, raw: BinaryIO, limit: int, on_bytes: Callable[[int], None] | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
         self.raw = raw
         self.limit = limit
         self.count = 0
         self.sha256 = hashlib.sha256()
         self.on_bytes = on_bytes
+        self.deadline = deadline
 
     def readable(self) -> bool:
         return True
@@ -47,7 +105,12 @@ class HashingReader(io.RawIOBase):
         want = min(len(buffer), self.limit + 1 - self.count)
         if want <= 0:
             raise SourceFailed(f"download is longer than the {self.limit} bytes the bundle list promises")
-        data = self.raw.read(want)
+        # read1 where the stream has it: one network read, so a mirror sending a byte at
+        # a time cannot keep a single call waiting for a full buffer.
+        read = getattr(self.raw, "read1", None) or self.raw.read
+        data = read(want)
+        if self.deadline:
+            self.deadline.check("the download")
         n = len(data)
         buffer[:n] = data
         self.count += n
@@ -100,26 +163,27 @@ def _drain_to_file(stream: BinaryIO, dest: Path) -> None:
             out.write(chunk)
 
 
-def download_index(entry: BundleEntry, opener: Opener, dest: Path) -> None:
+def download_index(entry: BundleEntry, opener: Opener, dest: Path, deadline: Deadline | None = None) -> None:
     """Fetch the published `.idx` and check it against the list before it is used."""
     with opener(entry.idx_uri) as raw:
-        reader = HashingReader(raw, entry.idx_size)
+        reader = HashingReader(raw, entry.idx_size, deadline=deadline)
         _drain_to_file(io.BufferedReader(reader, CHUNK), dest)
     if reader.count != entry.idx_size or reader.sha256.hexdigest() != entry.idx_sha256:
         raise SourceFailed("pack index does not match its size or sha256 in the bundle list")
 
 
 def apply_fast(
-    git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None
+    git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> Applied:
     pack_dir = git.git_path("objects/pack")
     token = secrets.token_hex(6)
     tmp_idx = pack_dir / f"tmp_mirrorci_{token}.idx"
     tmp_pack = pack_dir / f"tmp_mirrorci_{token}.pack"
     try:
-        download_index(entry, opener, tmp_idx)
+        download_index(entry, opener, tmp_idx, deadline)
         with opener(entry.uri) as raw:
-            reader = HashingReader(raw, entry.size, on_bytes)
+            reader = HashingReader(raw, entry.size, on_bytes, deadline)
             stream = io.BufferedReader(reader, CHUNK)
             header = read_header(stream)
             _drain_to_file(stream, tmp_pack)
@@ -144,16 +208,18 @@ def apply_fast(
 
 
 def apply_streaming(
-    git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None, threads: int = 0
+    git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None, threads: int = 0,
+    deadline: Deadline | None = None,
 ) -> Applied:
     pack_dir = git.git_path("objects/pack")
     token = secrets.token_hex(6)
     tmp_pack = pack_dir / f"tmp_mirrorci_{token}.pack"
     tmp_idx = pack_dir / f"tmp_mirrorci_{token}.idx"
     proc: subprocess.Popen[bytes] | None = None
+    watchdog: threading.Timer | None = None
     try:
         with opener(entry.uri) as raw:
-            reader = HashingReader(raw, entry.size, on_bytes)
+            reader = HashingReader(raw, entry.size, on_bytes, deadline)
             stream = io.BufferedReader(reader, CHUNK)
             header = read_header(stream)
             _check_prerequisites(git, header)
@@ -161,8 +227,14 @@ def apply_streaming(
             args = ["index-pack", "--stdin", "--fix-thin"]
             if threads:
                 args.append(f"--threads={threads}")
-            proc = git.popen(*args, "-o", str(tmp_idx), str(tmp_pack), stdout=subprocess.DEVNULL)
+            proc = git.popen(*args, "-o", str(tmp_idx), str(tmp_pack), stdout=subprocess.DEVNULL, new_session=True)
             assert proc.stdin is not None and proc.stderr is not None
+            if deadline:
+                # index-pack may stop reading (or take long resolving deltas): at the deadline it
+                # is killed, a blocked write then fails, and the check below names the timeout.
+                watchdog = threading.Timer(deadline.remaining(), kill_group, (proc,))
+                watchdog.daemon = True
+                watchdog.start()
             errors: list[bytes] = []
             # Drain stderr on the side so a chatty index-pack can never block the pipe.
             drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
@@ -177,6 +249,8 @@ def apply_streaming(
                 pass
         proc.wait()
         drain.join()
+        if deadline:
+            deadline.check("indexing the pack")
         if proc.returncode != 0:
             detail = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
             raise SourceFailed(f"index-pack rejected the pack: {detail[-1] if detail else proc.returncode}")
@@ -189,8 +263,10 @@ def apply_streaming(
     except BundleFormatError as exc:
         raise SourceFailed(f"bad bundle: {exc}") from None
     finally:
+        if watchdog:
+            watchdog.cancel()
         if proc and proc.poll() is None:
-            proc.kill()
+            kill_group(proc)
             proc.wait()
         tmp_pack.unlink(missing_ok=True)
         tmp_idx.unlink(missing_ok=True)

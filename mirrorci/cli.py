@@ -21,11 +21,13 @@ T = TypeVar("T")
 
 from . import __version__, log
 from .auth import DEFAULT_TOKEN_USER
+from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT
 from .errors import MirrorciError
 from .s3config import ADDRESSING_STYLES, CHECKSUM_MODES, S3Options
 from .torrent import cliopts as torrent_cli
 
 
+DEFAULT_MAX_BUNDLE_SIZE = 64 << 30  # the same as CheckoutOptions' default
 TOKEN_ENV = "MIRRORCI_TOKEN"
 TOKEN_USER_ENV = "MIRRORCI_TOKEN_USER"
 
@@ -41,6 +43,26 @@ def _add_s3_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--s3-part-size", type=int, default=64, metavar="MIB",
                    help="multipart upload part size in MiB; larger files go up in parts (default 64)")
     g.add_argument("--s3-acl", help="canned ACL for uploaded objects, e.g. public-read (stores without bucket policies)")
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse reports the error as a usage error, exit code 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
+def _size(text: str) -> int:
+    from .apply import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _s3(args: argparse.Namespace) -> S3Options:
@@ -96,7 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--allow-file-urls", action="store_true", help="accept file:// bundle URLs (local stores)")
     c.add_argument("--verify", choices=("auto", "full"), default="auto",
                    help="full: always index the pack with git index-pack instead of using the published index")
-    c.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds for mirror downloads")
+    c.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help="bounds each mirror method's whole attempt: connect, download, indexing, a git mirror's "
+                        f"fetch, a torrent's wait (default {DEFAULT_TIMEOUT:g})")
+    c.add_argument("--stall-timeout", type=_seconds, default=DEFAULT_STALL, metavar="SECONDS",
+                   help=f"abandon a mirror transfer that made no progress for this long (default {DEFAULT_STALL:g})")
+    c.add_argument("--max-bundle-size", type=_size, default=DEFAULT_MAX_BUNDLE_SIZE, metavar="SIZE",
+                   help="refuse a bundle the mirror list says is larger: bytes, or with a suffix like 500M or 20G "
+                        "(default 64G)")
     c.add_argument("--clean", action="store_true", help="empty a non-empty --path first (as actions/checkout does)")
     c.add_argument("--persist-credentials", action="store_true",
                    help="keep the origin token (MIRRORCI_TOKEN) in the clone's config for later git commands")
@@ -122,9 +151,10 @@ def guarded(work: Callable[[], T]) -> tuple[int, T | None]:
     except MirrorciError as exc:
         log.error(str(exc))
         return exc.exit_code, None
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130, None
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", 2)
+        log.error("terminated" if signum == 15 else "interrupted")
+        return 128 + signum, None
     except Exception as exc:
         if os.environ.get("MIRRORCI_DEBUG"):
             raise
@@ -160,7 +190,8 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
         outcome = checkout(CheckoutOptions(
             remote_url=args.remote_url, path=args.path, ref=args.ref, prefer=args.prefer,
             cache_dir=args.cache_dir, no_mirrors=args.no_mirrors, allow_file_urls=args.allow_file_urls,
-            verify=args.verify, timeout=args.timeout, s3=_s3(args), clean=args.clean,
+            verify=args.verify, timeout=args.timeout, stall_timeout=args.stall_timeout,
+            max_bundle_size=args.max_bundle_size, s3=_s3(args), clean=args.clean,
             persist_credentials=args.persist_credentials, **_token(),
             torrent=torrent_cli.checkout_options(args),
         ))

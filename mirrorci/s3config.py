@@ -48,7 +48,8 @@ def split_s3_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.lstrip("/")
 
 
-def make_client(options: S3Options) -> Any:
+def make_client(options: S3Options, overrides: Any = None) -> Any:
+    """An S3 client; `overrides` (a botocore Config) is merged last, e.g. a download's timeouts."""
     import boto3
     from botocore.config import Config
 
@@ -61,5 +62,7 @@ def make_client(options: S3Options) -> Any:
         response_checksum_validation=os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION", checksums),
         retries={"max_attempts": 5, "mode": "standard"},
     )
+    if overrides is not None:
+        config = config.merge(overrides)
     session = boto3.session.Session(profile_name=options.profile) if options.profile else boto3.session.Session()
     return session.client("s3", endpoint_url=options.endpoint_url, region_name=options.region, config=config)

@@ -199,7 +199,8 @@ def test_checkout_file_bundles_need_allow_file_urls(published, tmp_path):
 
 def test_parser_defaults():
     args = cli.build_parser().parse_args(["checkout", "https://h/r.git"])
-    assert (args.verify, args.timeout, args.json, args.allow_file_urls, args.no_mirrors) == ("auto", 60.0, False,
+    assert (args.verify, args.timeout, args.json, args.allow_file_urls, args.no_mirrors) == ("auto", 900.0, False,
                                                                                             False, False)
+    assert (args.stall_timeout, args.max_bundle_size) == (30.0, 64 << 30)
     args = cli.build_parser().parse_args(["publish", "--store", "s3://b/p"])
     assert (args.repo, args.remote, args.no_push, args.json) == (Path("."), "origin", False, False)

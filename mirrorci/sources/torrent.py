@@ -16,6 +16,7 @@ from typing import BinaryIO
 from .. import log
 from ..bundle import file_sha256
 from ..errors import SourceFailed, UsageError
+from ..apply import check_room
 from ..mirrorlist import BundleEntry
 from ..progress import human_bytes
 from .base import FetchContext, Fetched, apply_entry
@@ -122,9 +123,12 @@ class TorrentSource:
         use_daemon = opts.client == "transmission" or (opts.client == "auto" and opts.transmission)
         if not use_daemon and not embedded.available():
             raise SourceFailed(f"no torrent client: {embedded.INSTALL_HINT}")
-        deadline = time.monotonic() + opts.time_limit
-        # --timeout (no progress at all) gives up early; --torrent-timeout bounds the whole download.
-        stall = ctx.timeout if ctx.timeout and ctx.timeout < opts.time_limit else None
+        # Refused before the swarm is asked for anything: a size above --max-bundle-size, or more than the disk holds.
+        check_room(ctx.repo_dir / ".git" / "objects" / "pack", entry, ctx.max_bundle_size)
+        # --torrent-timeout bounds the download, --timeout the whole attempt (download and apply);
+        # --stall-timeout (no progress at all) gives up early.
+        deadline = min(time.monotonic() + opts.time_limit, ctx.deadline.at)
+        stall = ctx.deadline.stall if ctx.deadline.stall < opts.time_limit else None
         reporter = _Reporter(f"torrent {info_hash[:12]}")
         cleanup: Path | None = None
         try:
@@ -166,7 +170,14 @@ class TorrentSource:
             fetched.uri = f"magnet:?xt=urn:btih:{info_hash}"
             return fetched
         except TorrentError as exc:
+            if ctx.deadline.expired():
+                raise SourceFailed(f"the torrent download did not finish within --timeout {ctx.deadline.seconds:g} s "
+                                   f"({exc})") from None
             raise SourceFailed(str(exc)) from None
+        except SourceFailed:
+            raise
+        except Exception as exc:  # libtorrent's and transmission-rpc's own errors: a fallback all the same
+            raise SourceFailed(f"torrent client failed: {type(exc).__name__}: {str(exc)[:200]}") from None
         finally:
             if cleanup is not None:
                 shutil.rmtree(cleanup, ignore_errors=True)
@@ -176,7 +187,8 @@ class TorrentSource:
         from ..torrent import TorrentError
         from ..torrent.transmission import LABEL, LABEL_FETCHED, Daemon, parse_url
 
-        daemon = Daemon(parse_url(opts.transmission or ""), timeout=min(30.0, opts.time_limit))
+        rpc_timeout = max(1.0, min(30.0, opts.time_limit, deadline - time.monotonic()))
+        daemon = Daemon(parse_url(opts.transmission or ""), timeout=rpc_timeout)
         state, added = daemon.add(torrent if torrent else (magnet or ""), info_hash, opts.download_dir,
                                   [LABEL, LABEL_FETCHED])
         log.info(f"Transmission at {daemon.address.describe()}: torrent {info_hash} "
