@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Warm self-hosted runner, one release behind: incremental bundle vs git fetch.
+"""Warm self-hosted runner, one publish behind: one pre-indexed increment vs git fetch.
 
     python bench/warm.py [--size gitlike] [--repo PATH] [--behind N] [--runs N] [--workdir DIR] [--json]
 
 One run: rewind a bare copy of the generated repository by N commits ("release 1"),
 publish it, warm a runner's `--cache-dir` with one checkout (and keep a plain
 clone of release 1), restore origin to the original refs ("release 2") and
-publish again to the same store (which adds an incremental bundle). Then time,
+publish again to the same store (which adds one increment to the chain). Then time,
 from a fresh copy of the warm cache each run: `mirrorci checkout --cache-dir`,
 `git fetch` in a copy of the release-1 clone, a cold `mirrorci checkout`, and a
 plain `git clone`; count the bytes origin and the store served. See bench/README.md.
@@ -338,14 +338,14 @@ def main(argv: list[str] | None = None) -> int:
             if refs_of(origin) != release2:
                 raise BenchError("origin's refs after the release-2 fetch differ from the original repository")
             pub2 = publish(origin, store_dir, store.url, run_dir)
-            inc = pub2.get("incremental")
-            if not inc:
-                raise BenchError(f"the second publish wrote no incremental bundle: {json.dumps(pub2)[:2000]}")
-            if inc.get("base_sha256") != pub1["bundle"]["sha256"]:
-                log(f"WARNING: incremental base_sha256 {inc.get('base_sha256')} is not release 1's bundle "
+            inc = pub2.get("increment")
+            if pub2.get("published") != "increment" or not inc:
+                raise BenchError(f"the second publish wrote no increment: {json.dumps(pub2)[:2000]}")
+            if inc.get("parent_sha256") != pub1["bundle"]["sha256"]:
+                log(f"WARNING: the increment's parent_sha256 {inc.get('parent_sha256')} is not release 1's bundle "
                     f"{pub1['bundle']['sha256']}")
             releases.update({
-                "full_bundle_bytes": pub2["bundle"]["size"], "incremental_bytes": inc["size"],
+                "full_bundle_bytes": pub2["base"]["size"], "incremental_bytes": inc["size"],
                 "release1_bundle_bytes": pub1["bundle"]["size"], "origin_pack_bytes": pack_bytes(origin),
                 "incremental": inc, "publish_seconds": [pub1["_seconds"], pub2["_seconds"]],
                 "release1_refs": len(release1), "release2_refs": len(release2),

@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 from .bundle import CHUNK, BundleFormatError, BundleHeader, read_header
 from .deadline import Deadline
-from .errors import SourceFailed
+from .errors import GitError, SourceFailed
 from .gitcmd import Git, kill_group
 from .mirrorlist import BundleEntry
 
@@ -172,14 +172,32 @@ def download_index(entry: BundleEntry, opener: Opener, dest: Path, deadline: Dea
         raise SourceFailed("pack index does not match its size or sha256 in the bundle list")
 
 
-def apply_fast(
-    git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None,
+@dataclass
+class Downloaded:
+    """A bundle's pack and published index in temporary files of the pack directory, checked against the list."""
+
+    entry: BundleEntry
+    header: BundleHeader
+    pack: Path
+    idx: Path
+    checksum: str
+    bytes: int
+
+    def discard(self) -> None:
+        self.pack.unlink(missing_ok=True)
+        self.idx.unlink(missing_ok=True)
+
+
+def download_pair(
+    pack_dir: Path, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None,
     deadline: Deadline | None = None,
-) -> Applied:
-    pack_dir = git.git_path("objects/pack")
+) -> Downloaded:
+    """Download a bundle's `.idx` and pack, checking sizes, sha256 values and the pack checksum."""
     token = secrets.token_hex(6)
-    tmp_idx = pack_dir / f"tmp_mirrorci_{token}.idx"
-    tmp_pack = pack_dir / f"tmp_mirrorci_{token}.pack"
+    # Not `.idx`/`.pack`: git takes any `*.idx` with its `.pack` in this directory for a pack,
+    # and these must stay invisible until they are checked and renamed into place.
+    tmp_idx = pack_dir / f"tmp_mirrorci_{token}.idx-part"
+    tmp_pack = pack_dir / f"tmp_mirrorci_{token}.pack-part"
     try:
         download_index(entry, opener, tmp_idx, deadline)
         with opener(entry.uri) as raw:
@@ -188,8 +206,6 @@ def apply_fast(
             header = read_header(stream)
             _drain_to_file(stream, tmp_pack)
         _check_totals(reader, entry, "bundle")
-        _check_object_format(git, header)
-        _check_prerequisites(git, header)
         with tmp_pack.open("rb") as f:
             f.seek(-header.hash_len, 2)
             trailer = f.read(header.hash_len).hex()
@@ -198,13 +214,72 @@ def apply_fast(
             idx_names = f.read(header.hash_len).hex()
         if not (trailer == entry.pack_checksum == idx_names):
             raise SourceFailed("pack checksum does not match the published index")
-        _install(pack_dir, tmp_pack, tmp_idx, trailer)
-        return Applied(header, trailer, "fast", reader.count)
+        return Downloaded(entry, header, tmp_pack, tmp_idx, trailer, reader.count)
     except BundleFormatError as exc:
-        raise SourceFailed(f"bad bundle: {exc}") from None
-    finally:
         tmp_pack.unlink(missing_ok=True)
         tmp_idx.unlink(missing_ok=True)
+        raise SourceFailed(f"bad bundle: {exc}") from None
+    except BaseException:
+        tmp_pack.unlink(missing_ok=True)
+        tmp_idx.unlink(missing_ok=True)
+        raise
+
+
+def install_downloaded(git: Git, got: Downloaded, alone: bool, deadline: Deadline | None = None) -> Applied:
+    """Put a downloaded pack in place: with its published index when that cannot be ambiguous, else indexed by git.
+
+    `alone`: the object store held nothing when this checkout began installing (the
+    base of a chain). Otherwise the published index is used only if none of its ids
+    is already present: an id with two contents would let git read either one.
+    A pack that overlaps is indexed by `git index-pack`, which hashes every object
+    and refuses one whose content differs from a copy already present.
+    """
+    pack_dir = got.pack.parent
+    try:
+        _check_object_format(git, got.header)
+        _check_prerequisites(git, got.header)
+        if alone or not overlaps(git, got.idx, got.header.hash_len):
+            _install(pack_dir, got.pack, got.idx, got.checksum)
+            return Applied(got.header, got.checksum, "fast", got.bytes)
+        got.idx.unlink()
+        git.run("index-pack", "-o", str(got.idx), str(got.pack), timeout=deadline.remaining() if deadline else None)
+        _install(pack_dir, got.pack, got.idx, got.checksum)
+        return Applied(got.header, got.checksum, "indexed", got.bytes)
+    except GitError as exc:
+        raise SourceFailed(f"index-pack rejected the pack: {exc}") from None
+    finally:
+        got.discard()
+
+
+def idx_oids(idx: Path, hash_len: int) -> list[str]:
+    """The object ids a version-2 pack index lists (its sorted id table)."""
+    with idx.open("rb") as f:
+        head = f.read(8 + 256 * 4)
+        if len(head) != 8 + 256 * 4 or head[:4] != b"\377tOc" or head[4:8] != b"\0\0\0\2":
+            raise SourceFailed("the published pack index is not a version-2 index")
+        count = int.from_bytes(head[-4:], "big")
+        table = f.read(count * hash_len)
+    if len(table) != count * hash_len:
+        raise SourceFailed("the published pack index is truncated")
+    return [table[i:i + hash_len].hex() for i in range(0, len(table), hash_len)]
+
+
+def overlaps(git: Git, idx: Path, hash_len: int) -> bool:
+    """Whether any id the index lists is already readable in the repository (its packs or alternates)."""
+    oids = idx_oids(idx, hash_len)
+    if not oids:
+        return False
+    out = git.out("cat-file", "--batch-check=%(objectname)", input="\n".join(oids) + "\n")
+    found = [line for line in out.splitlines() if not line.endswith(" missing")]
+    return bool(found)
+
+
+def apply_fast(
+    git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None,
+    deadline: Deadline | None = None, alone: bool = True,
+) -> Applied:
+    got = download_pair(git.git_path("objects/pack"), entry, opener, on_bytes, deadline)
+    return install_downloaded(git, got, alone, deadline)
 
 
 def apply_streaming(

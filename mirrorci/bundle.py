@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -114,6 +115,58 @@ def create(git: Git, dest: Path, refnames: list[str], include_head: bool = True)
     return read_header_file(dest)
 
 
+def current_refs(git: Git, refnames: list[str]) -> list[tuple[str, str]]:
+    """(object id, refname) of `refnames`, plus HEAD when it is a commit, as a bundle's ref lines."""
+    refs: list[tuple[str, str]] = []
+    if refnames:
+        namespaces = [ns.rstrip("/") for ns in BUNDLED_NAMESPACES]  # not the names: 100,000 refs overflow argv
+        lines = git.out("for-each-ref", "--format=%(objectname) %(refname)", *namespaces).splitlines()
+        wanted = set(refnames)
+        refs = [(oid, name) for oid, _, name in (line.partition(" ") for line in lines) if name in wanted]
+    head = git.run("rev-parse", "--verify", "-q", "HEAD^{commit}", check=False)
+    if head.returncode == 0:
+        refs.append((head.stdout.decode().strip(), "HEAD"))
+    return refs
+
+
+def write_increment(
+    git: Git, dest: Path, refs: list[tuple[str, str]], prerequisites: list[str], exclude: list[str],
+    object_format: str = "sha1",
+) -> BundleHeader:
+    """Write a bundle of `refs` minus everything reachable from `exclude`, with a pack that is not thin.
+
+    `git bundle create` makes thin packs (deltas against the prerequisites), which a client
+    can only index with `index-pack --fix-thin` against its own object store. Here the pack
+    comes from `pack-objects --revs` without `--thin`: every delta base is inside the pack,
+    so the pack is complete on its own and its `.idx` can be published next to it.
+    The header is written as `git bundle create` would: prerequisites (commits), then refs.
+    """
+    lines = ["# v3 git bundle", f"@object-format={object_format}"] if object_format != "sha1" else ["# v2 git bundle"]
+    lines += [f"-{oid} " for oid in prerequisites]
+    lines += [f"{oid} {name}" for oid, name in refs]
+    revs = sorted({oid for oid, _ in refs}) + [f"^{oid}" for oid in exclude]
+    with dest.open("wb") as out:
+        out.write(("\n".join(lines) + "\n\n").encode())
+        out.flush()
+        proc = git.popen("pack-objects", "--revs", "--stdout", "-q", "--delta-base-offset",
+                         stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
+        _, err = proc.communicate(("\n".join(revs) + "\n").encode())
+    if proc.returncode != 0:
+        detail = err.decode("utf-8", "replace").strip().splitlines()
+        raise MirrorciError(f"git pack-objects failed: {detail[-1] if detail else proc.returncode}")
+    return read_header_file(dest)
+
+
+def pack_object_count(path: Path, header: BundleHeader) -> int:
+    """Number of objects in the bundle's pack (from the pack header: 'PACK', version, count)."""
+    with path.open("rb") as f:
+        f.seek(header.size)
+        head = f.read(12)
+    if len(head) != 12 or head[:4] != b"PACK":
+        raise BundleFormatError("the bundle holds no pack")
+    return int.from_bytes(head[8:12], "big")
+
+
 def pack_checksum(path: Path, header: BundleHeader) -> str:
     """The pack's trailing checksum, which names it `pack-<checksum>.pack`."""
     with path.open("rb") as f:
@@ -150,6 +203,7 @@ def make_index(git: Git, bundle: Path, header: BundleHeader, workdir: Path) -> P
         return idx
     pack = workdir / f"pack-{checksum}.pack"
     copy_pack(bundle, header, pack)
+    # No --fix-thin: a pack that needs objects from outside itself fails here, before it is published.
     git.run("index-pack", f"--object-format={header.object_format}", "-o", str(idx), str(pack))
     pack.unlink()
     return idx

@@ -22,14 +22,14 @@ that fails verification, or whose packs git cannot read, is moved aside to
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import os
 import shutil
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from . import log
 from .errors import GitError
@@ -50,12 +50,12 @@ class ObjectCache:
     def locked(self) -> Iterator["ObjectCache"]:
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / "lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            _lock(handle)
             try:
                 self._ensure_repo()
                 yield self
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                _unlock(handle)
 
     def _ensure_repo(self) -> None:
         if not (self.repo / "objects").is_dir():
@@ -182,3 +182,32 @@ def _hash_one(git: Git, oid: str) -> None:
     algo = hashlib.sha1 if len(oid) == 40 else hashlib.sha256
     if algo(b"%s %d\0" % (parts[1], size) + rest[:size]).hexdigest() != oid:
         raise VerificationFailed(f"object {oid} does not hash to its id", oid)
+
+
+def _lock(handle: IO[str]) -> None:
+    """An exclusive lock on the cache's lock file: flock on POSIX, msvcrt's byte lock on Windows."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        handle.seek(0)
+        while True:
+            try:
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+                return
+            except OSError:  # LK_LOCK gives up after about 10 s: keep waiting, as flock does
+                continue
+    import fcntl
+
+    fcntl.flock(handle, fcntl.LOCK_EX)
+
+
+def _unlock(handle: IO[str]) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(handle, fcntl.LOCK_UN)

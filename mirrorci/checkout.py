@@ -129,12 +129,34 @@ class _Target:
             if any(path.iterdir()):
                 if not clean:
                     raise UsageError(f"--path {path}: exists and is not an empty directory; choose another path, empty it, or pass --clean")
-                self.aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.mirrorci-old-", dir=path.parent))
-                for child in path.iterdir():
-                    os.replace(child, self.aside / child.name)
+                self.aside = self._move_aside(path)
         else:
             path.mkdir(parents=True)
             self.created = True
+
+    @staticmethod
+    def _move_aside(path: Path) -> Path | None:
+        """Move the contents next to the directory; where that is impossible (a mount point such as
+        a container's workspace, a read-only parent), delete them in place as actions/checkout does."""
+        try:
+            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.mirrorci-old-", dir=path.parent))
+        except OSError:
+            _empty_dir(path)
+            return None
+        try:
+            for child in list(path.iterdir()):
+                os.replace(child, aside / child.name)
+        except OSError as exc:
+            log.info(f"--clean: cannot keep the old contents aside ({exc.strerror}); deleting them")
+            for child in list(aside.iterdir()):
+                try:
+                    os.replace(child, path / child.name)
+                except OSError:
+                    pass
+            shutil.rmtree(aside, ignore_errors=True)
+            _empty_dir(path)
+            return None
+        return aside
 
     def restore(self) -> None:
         if self.created:
@@ -298,8 +320,8 @@ def _fill(
     elif attempt.use_mirrors:
         mirrors = _load_mirrors(origin, opts, remote, result)
         clock.lap("mirror_list")
-        newest = mirrors.bundle_list.newest() if mirrors.bundle_list else None
-        if attempt.cache_lent and cache and newest and cache.has_bundle(newest.sha256):
+        chain = mirrors.bundle_list.chain() if mirrors.bundle_list else []
+        if attempt.cache_lent and cache and chain and not mirrors.bundle_list.plan(cache.has_bundle):
             result.method = "cache"
             result.cache = "the newest bundle is already in the cache; only newer objects come from origin"
         elif mirrors.empty:
@@ -308,11 +330,13 @@ def _fill(
             fetched = _try_sources(git, target, opts, prefer, mirrors, result, attempt)
             if fetched:
                 attempt.foreign = True
-                attempt.fast_pack = fetched.apply_path == "fast"
-                if fetched.sha256 and newest:
-                    # A full bundle, or an incremental one on top of what the cache had: either way
-                    # the cache now holds the newest release.
-                    attempt.covered = sorted({fetched.sha256, newest.sha256})
+                # A base installed with its published index while the cache was not lent: the
+                # clone is self-contained, and its packs replace the cache's (see cache.py).
+                attempt.fast_pack = "fast" in fetched.apply_path and not attempt.cache_lent
+                if fetched.sha256 and fetched.sha256 in [b.sha256 for b in chain]:
+                    # The cache will hold the chain up to the last bundle applied.
+                    upto = [b.sha256 for b in chain].index(fetched.sha256) + 1
+                    attempt.covered = [b.sha256 for b in chain[:upto]]
         clock.lap("mirror")
 
     try:

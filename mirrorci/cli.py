@@ -21,8 +21,10 @@ T = TypeVar("T")
 
 from . import __version__, log
 from .auth import DEFAULT_TOKEN_USER
+from .chain import DEFAULT_COLLAPSE_FRACTION, DEFAULT_MAX_CHAIN
 from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT
 from .errors import MirrorciError
+from .retention import DEFAULT_GRACE
 from .s3config import ADDRESSING_STYLES, CHECKSUM_MODES, S3Options
 from .torrent import cliopts as torrent_cli
 
@@ -54,6 +56,21 @@ def _seconds(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
     return value
+
+
+def _non_negative(kind: type) -> Callable[[str], Any]:
+    """An int or float that is 0 or more and finite (argparse reports the error as a usage error)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not 0 <= value < float("inf"):
+            raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more")
+        return value
+
+    return parse
 
 
 def _size(text: str) -> int:
@@ -105,6 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to bundle: the remote's branches and tags (remote; the default when pushing, "
                         "right for shallow CI checkouts) or --repo's own (local; the default with --no-push)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    g = p.add_argument_group("chain and retention (a base bundle, then one small increment per publish)")
+    g.add_argument("--max-chain", type=_non_negative(int), default=DEFAULT_MAX_CHAIN, metavar="N",
+                   help="increments on one base before a publish makes a new base instead; a cold clone "
+                        f"downloads the base and every increment (default {DEFAULT_MAX_CHAIN}; 0: always a new base)")
+    g.add_argument("--collapse-fraction", type=_non_negative(float), default=DEFAULT_COLLAPSE_FRACTION, metavar="F",
+                   help="make a new base once the increments together would exceed this fraction of the base's "
+                        f"size (default {DEFAULT_COLLAPSE_FRACTION:g})")
+    g.add_argument("--grace", type=_non_negative(float), default=DEFAULT_GRACE, metavar="SECONDS",
+                   help="files neither the new nor the previous bundle list names are deleted from the store only "
+                        "once older than this: a runner that read an older list (or a cached copy of it) may still "
+                        f"be downloading them (default {DEFAULT_GRACE:g}, one day)")
     _add_s3_options(p)
     torrent_cli.add_publish_arguments(p)
 
@@ -180,9 +208,14 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
             store=args.store, repo=args.repo, remote=args.remote, public_url=args.public_url,
             git_mirrors=args.git_mirror, http_mirrors=args.http_mirror, name=args.name,
             push=not args.no_push, s3=_s3(args), source=args.source, **_token(),
-            torrent=torrent_cli.publish_options(args),
+            torrent=torrent_cli.publish_options(args), max_chain=args.max_chain,
+            collapse_fraction=args.collapse_fraction, grace=args.grace,
         ))
-        log.info(f"published {result['bundle']['url']} ({result['bundle']['size']} bytes)")
+        if result["published"] == "nothing":
+            log.info(f"published nothing new ({result['reason']}); the list still ends at {result['bundle']['url']}")
+        else:
+            log.info(f"published {'a new base' if result['published'] == 'base' else 'an increment'} "
+                     f"{result['bundle']['url']} ({result['bundle']['size']} bytes; {result['reason']})")
         return result
     if args.command == "checkout":
         from .checkout import CheckoutOptions, checkout

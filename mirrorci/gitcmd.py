@@ -41,6 +41,9 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
     Killing only `git` would leave git-remote-http, index-pack or ssh holding the
     pipes, and reading them to the end would then wait for those instead.
     """
+    if not hasattr(os, "killpg"):  # Windows: no process groups to signal
+        proc.kill()
+        return
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

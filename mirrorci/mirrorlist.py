@@ -2,6 +2,10 @@
 
 - refs/mirrors/bundle/http: a bundle list in git's bundle-URI config format,
   extended with integrity keys git ignores (sha256, size, and a pre-built pack index).
+  The list is a chain: one base bundle (every branch and tag, no prerequisites) and
+  ordered increments, each naming its base (`baseSha256`) and the bundle right before
+  it (`parentSha256`), with strictly increasing creationTokens, so git's creationToken
+  heuristic and a runner that already holds part of the chain fetch only what is new.
 - refs/mirrors/fetch/git, refs/mirrors/fetch/http: newline-separated mirror URLs.
 """
 
@@ -43,11 +47,12 @@ class BundleEntry:
     idx_sha256: str = ""
     idx_size: int = 0
     object_format: str = "sha1"
-    base_sha256: str = ""  # incremental bundles: the full bundle whose tips are their prerequisites
+    base_sha256: str = ""  # increments: the chain's base
+    parent_sha256: str = ""  # increments: the bundle right before it, whose tips are its prerequisites
 
     @property
     def incremental(self) -> bool:
-        return bool(self.base_sha256)
+        return bool(self.base_sha256 or self.parent_sha256)
 
     @property
     def has_index(self) -> bool:
@@ -74,20 +79,54 @@ class BundleList:
                 items += [("idxUri", b.idx_uri), ("idxSha256", b.idx_sha256), ("idxSize", str(b.idx_size))]
             if b.base_sha256:
                 items.append(("baseSha256", b.base_sha256))
+            if b.parent_sha256:
+                items.append(("parentSha256", b.parent_sha256))
             sections.append(("bundle", b.id, items))
         return gitconfig.render(sections)
 
     def newest(self) -> BundleEntry | None:
-        """The newest full bundle: the one a fresh clone starts from."""
-        return max((b for b in self.bundles if not b.incremental), key=lambda b: b.creation_token, default=None)
+        """The chain's base: the full bundle a fresh clone starts from."""
+        chain = self.chain()
+        return chain[0] if chain else None
 
-    def incremental_from(self, have: "Callable[[str], bool]") -> BundleEntry | None:
-        """An incremental bundle on top of a full bundle the caller already has, if the list offers one."""
-        newest = self.newest()
-        for b in sorted(self.bundles, key=lambda b: -b.creation_token):
-            if b.incremental and have(b.base_sha256) and (newest is None or b.creation_token >= newest.creation_token - 1):
-                return b
-        return None
+    def chain(self) -> list[BundleEntry]:
+        """[base, increment 1, ..., increment N], following parentSha256 links from the newest base.
+
+        Whoever can push refs/mirrors/* wrote the list: a missing parent, a creationToken
+        that does not increase, an increment of another base (or object format) or a loop ends the chain
+        there (the longest valid prefix is returned), and nothing here raises.
+        """
+        bases = [b for b in self.bundles if not b.incremental]
+        if not bases:
+            return []
+        base = max(bases, key=lambda b: (b.creation_token, b.sha256))
+        chain = [base]
+        seen = {base.sha256}
+        children: dict[str, list[BundleEntry]] = {}
+        for b in self.bundles:
+            if b.parent_sha256 and b.base_sha256 == base.sha256 and b.object_format == base.object_format:
+                children.setdefault(b.parent_sha256, []).append(b)
+        while True:
+            last = chain[-1]
+            after = [b for b in children.get(last.sha256, ())
+                     if b.creation_token > last.creation_token and b.sha256 not in seen]
+            if not after:
+                return chain
+            step = min(after, key=lambda b: (b.creation_token, b.sha256))
+            chain.append(step)
+            seen.add(step.sha256)
+
+    def plan(self, have: Callable[[str], bool]) -> list[BundleEntry]:
+        """What a client should download and apply, in order.
+
+        The chain's elements after the last one `have(sha256)` says the client holds
+        (none at all when it holds the newest: it is current); without any, the whole chain.
+        """
+        chain = self.chain()
+        for i in range(len(chain) - 1, -1, -1):
+            if have(chain[i].sha256):
+                return chain[i + 1:]
+        return chain
 
 
 def parse_bundle_list(text: str) -> BundleList:
@@ -132,12 +171,15 @@ def _entry(bundle_id: str, keys: dict[str, str]) -> BundleEntry:
             idx_size=int(keys.get("idxsize", "0")),
             object_format=keys.get("objectformat", "sha1"),
             base_sha256=keys.get("basesha256", "").lower(),
+            parent_sha256=keys.get("parentsha256", "").lower(),
         )
     except KeyError as exc:
         raise MirrorListError(f"{where}: missing key {exc.args[0]}") from None
     except ValueError:
         raise MirrorListError(f"{where}: a number is not a number") from None
-    if not _SHA256.match(entry.sha256) or any(v and not _SHA256.match(v) for v in (entry.idx_sha256, entry.base_sha256)):
+    if not _SHA256.match(entry.sha256) or any(
+        v and not _SHA256.match(v) for v in (entry.idx_sha256, entry.base_sha256, entry.parent_sha256)
+    ):
         raise MirrorListError(f"{where}: sha256 must be 64 hex digits")
     if entry.size <= 0:
         raise MirrorListError(f"{where}: size must be positive")

@@ -1,4 +1,4 @@
-"""Publish a release: bundle the repository, upload it, then point refs/mirrors/* at it.
+"""Publish: add what changed to the chain of bundles (or make a new base), upload it, then point refs/mirrors/* at it.
 
 Order matters: artifacts are uploaded under content-addressed keys first, and the
 refs move last in one atomic push with leases, so clients never see refs that
@@ -8,6 +8,7 @@ silently overwrite each other.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tempfile
 import time
@@ -18,13 +19,13 @@ from urllib.parse import urlsplit
 
 import git as gitpython
 
-from . import auth, bundle, incremental, log
+from . import auth, bundle, chain, log, retention
 from .auth import DEFAULT_TOKEN_USER
 from .errors import GitError, MirrorciError, UsageError
 from .gitcmd import Git
 from .mirrorlist import (
-    REF_BUNDLE_HTTP, REF_BUNDLE_MAGNET, REF_BUNDLE_TORRENT, REF_FETCH_GIT, REF_FETCH_HTTP, BundleEntry, BundleList, MirrorListError,
-    parse_bundle_list, parse_url_list, render_url_list,
+    REF_BUNDLE_HTTP, REF_BUNDLE_MAGNET, REF_BUNDLE_TORRENT, REF_FETCH_GIT, REF_FETCH_HTTP, MAX_BLOB_BYTES, BundleEntry, BundleList,
+    MirrorListError, parse_bundle_list, parse_url_list, render_url_list,
 )
 from .progress import Progress
 from .remote import (
@@ -56,6 +57,9 @@ class PublishOptions:
     token: str | None = None  # for the remote only; see auth.py
     token_user: str = DEFAULT_TOKEN_USER
     torrent: Any = None  # torrent.publishing.TorrentPublishOptions
+    max_chain: int = chain.DEFAULT_MAX_CHAIN  # increments on one base before a publish makes a new base
+    collapse_fraction: float = chain.DEFAULT_COLLAPSE_FRACTION  # ... or once they weigh this much of the base
+    grace: float = retention.DEFAULT_GRACE  # unreferenced files younger than this stay in the store
 
 SOURCES = ("auto", "local", "remote")
 
@@ -116,6 +120,15 @@ def publish(opts: PublishOptions) -> dict[str, Any]:
         return _publish(opts, Path(tmp))
 
 
+def _check_chain_options(opts: PublishOptions) -> None:
+    if opts.max_chain < 0:
+        raise UsageError("--max-chain must be 0 or more (0: every publish makes a new base)")
+    if not 0 <= opts.collapse_fraction < float("inf"):
+        raise UsageError("--collapse-fraction must be a number, 0 or more")
+    if not 0 <= opts.grace < float("inf"):
+        raise UsageError("--grace must be a number of seconds, 0 or more")
+
+
 def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
     timings: dict[str, float] = {}
@@ -123,6 +136,7 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
         raise UsageError(f"--source must be one of {', '.join(SOURCES)}")
     if opts.source == "remote" and not opts.push:
         raise UsageError("--source remote needs a remote to read from; drop --no-push or use --source local")
+    _check_chain_options(opts)
     repo = _open_repo(opts.repo)
     local = Git(Path(repo.git_dir))
     remote_url = _remote_url(repo, opts.remote) if opts.push else None
@@ -136,14 +150,16 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
     store = open_store(opts.store, opts.s3)
     store.check()
     name = opts.name or default_name(remote_url, Path(repo.working_tree_dir or repo.git_dir))
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        raise UsageError("--name may only contain letters, digits, '.', '_' and '-'")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not name.strip("."):
+        raise UsageError("--name may only contain letters, digits, '.', '_' and '-' (and not only dots)")
+    list_key = f"{name}/{LIST_KEY}"
+    want_torrent = opts.torrent is not None and opts.torrent.active
 
     with log.group("Reading current mirror refs"):
         t = time.monotonic()
         old = ls_remote(remote_git, remote_url).mirror_refs() if remote_url else _local_mirror_refs(local)
-        previous = _previous_full(_previous_list(local, remote_git, remote_url, old))
-        previous_token = _previous_token(previous)
+        previous = _parse_list(_previous_list(local, remote_git, remote_url, old), REF_BUNDLE_HTTP)
+        in_store = _parse_list(store.read_prefix(list_key, MAX_BLOB_BYTES), f"the store's {list_key}")
         timings["read_refs"] = time.monotonic() - t
 
     git = remote_git  # the repository that is bundled and that pushes the refs
@@ -153,54 +169,54 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
             git = _snapshot_remote(local, remote_git, remote_url, workdir / "snapshot.git")
             timings["fetch_remote"] = time.monotonic() - t
 
-    with log.group("Creating bundle"):
-        t = time.monotonic()
-        refnames = bundle.bundle_refnames(git)
-        bundle_path = workdir / "release.bundle"
-        header = bundle.create(git, bundle_path, refnames)
-        sha256 = bundle.file_sha256(bundle_path)
-        size = bundle_path.stat().st_size
-        timings["bundle"] = time.monotonic() - t
-        log.info(f"bundle of {len(header.refs)} refs, {size} bytes, sha256 {sha256}")
-        t = time.monotonic()
-        idx_path = bundle.make_index(git, bundle_path, header, workdir)
-        timings["index"] = time.monotonic() - t
+    refnames = bundle.bundle_refnames(git)
+    if not refnames:
+        raise MirrorciError("the repository has no branches or tags to publish")
+    object_format = git.out("rev-parse", "--show-object-format")
+    refs_now = bundle.current_refs(git, refnames)
 
-    bundle_key = f"{name}/bundles/{sha256}.bundle"
-    idx_key = f"{name}/bundles/{sha256}.idx"
-    with log.group(f"Uploading to {store.describe()}"):
+    with log.group("Deciding: increment or new base"):
         t = time.monotonic()
-        _upload(store, [(idx_key, idx_path, "application/octet-stream"), (bundle_key, bundle_path, BUNDLE_TYPE)])
-        timings["upload"] = time.monotonic() - t
+        current = chain.current(store, name, previous, object_format, opts.max_chain)
+        if current.usable:
+            current = _check_tokens(current)
+        if current.usable and want_torrent and store.size_of(chain.torrent_key(name, current.base.sha256)) is None:
+            current = chain.Current(reason="a torrent is requested and the chain's base has none")
+        kind, reason, made = _decide(opts, git, current, refs_now, object_format, workdir)
+        log.info(f"publishing {'a new base' if kind == 'base' else 'one increment' if kind == 'increment' else 'nothing'}"
+                 f": {reason}")
+        timings["decide"] = time.monotonic() - t
 
-    entry = BundleEntry(
-        id=f"{name}-{sha256[:12]}",
-        uri=_url(opts.public_url, store.url_for(bundle_key), bundle_key),
-        creation_token=max(int(time.time()), previous_token + 1),
-        sha256=sha256,
-        size=size,
-        pack_checksum=bundle.pack_checksum(bundle_path, header),
-        header_size=header.size,
-        idx_uri=_url(opts.public_url, store.url_for(idx_key), idx_key),
-        idx_sha256=bundle.file_sha256(idx_path),
-        idx_size=idx_path.stat().st_size,
-        object_format=header.object_format,
-    )
-    since = _incremental(git, store, name, previous, refnames, workdir, entry, opts.public_url) if previous else None
-    bundle_list = BundleList(bundles=[entry, *([since] if since else [])]).render()
+    if kind == "base":
+        entry, bundle_path, idx_path, header = _make_base(opts, git, store, name, refnames, workdir, timings,
+                                                          [previous, in_store])
+        elements = [entry]
+    elif kind == "increment":
+        assert isinstance(made, chain.Increment)
+        entry, header = _upload_increment(opts, git, store, name, current, made, workdir, timings)
+        elements = [*_relocated(opts, store, name, current.elements), entry]
+    else:
+        elements = _relocated(opts, store, name, current.elements)
+        entry = elements[-1]
+        header = chain.read_tips(store, name, entry)
+    bundle_list = BundleList(bundles=elements).render()
+    base = elements[0]
 
     torrent = None
-    if opts.torrent is not None and opts.torrent.active:
+    if want_torrent:
         from .torrent import publishing
 
-        with log.group("Building the torrent"):
+        with log.group("The base's torrent"):
             t = time.monotonic()
-            torrent_key = f"{name}/bundles/{sha256}.torrent"
-            torrent = publishing.prepare(
-                opts.torrent, store, name=name, sha256=sha256, bundle_path=bundle_path, idx_path=idx_path,
-                bundle_url=entry.uri, workdir=workdir,
-                torrent_url=_url(opts.public_url, store.url_for(torrent_key), torrent_key),
-            )
+            tkey = chain.torrent_key(name, base.sha256)
+            turl = _url(opts.public_url, store.url_for(tkey), tkey)
+            if kind == "base":
+                torrent = publishing.prepare(
+                    opts.torrent, store, name=name, sha256=base.sha256, bundle_path=bundle_path, idx_path=idx_path,
+                    bundle_url=base.uri, workdir=workdir, torrent_url=turl,
+                )
+            else:
+                torrent = publishing.existing(store, tkey, turl, name)
             timings["torrent"] = time.monotonic() - t
 
     contents: dict[str, str | bytes] = {REF_BUNDLE_HTTP: bundle_list}
@@ -212,7 +228,7 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
     if http_mirrors:
         contents[REF_FETCH_HTTP] = render_url_list(http_mirrors)
     new = {ref: git.out("hash-object", "-w", "--stdin", input=text) for ref, text in contents.items()}
-    # Refs that describe a bundle must not outlive it: a torrent of the previous release goes.
+    # Refs that describe a bundle must not outlive it: a torrent of an earlier base goes.
     stale = sorted(ref for ref in (REF_BUNDLE_TORRENT, REF_BUNDLE_MAGNET) if ref in old and ref not in new)
 
     with log.group("Updating refs/mirrors/*"):
@@ -223,61 +239,208 @@ def _publish(opts: PublishOptions, workdir: Path) -> dict[str, Any]:
             update_refs_locally(git, new, old, delete=stale)
         timings["refs"] = time.monotonic() - t
 
-    list_key = f"{name}/{LIST_KEY}"
+    listed = True
     try:
         store.put_bytes(list_key, bundle_list.encode(), "text/plain; charset=utf-8")
     except MirrorciError as exc:
+        listed = False
         log.warn(f"refs are published, but the bundle list for git --bundle-uri was not uploaded: {exc}")
+
+    keep = retention.referenced_keys(name, [BundleList(bundles=elements), previous, in_store])
+    if listed:
+        with log.group(f"Retention: files no list references, older than {opts.grace:g} s"):
+            t = time.monotonic()
+            pruned = retention.prune(store, name, keep, opts.grace)
+            timings["retention"] = time.monotonic() - t
+    else:
+        pruned = {"skipped": "the bundle list was not uploaded, so the store's list may still name older files"}
+
     torrent_summary = None
     if torrent:
         torrent_summary = publishing.summary(torrent)
         t = time.monotonic()
-        torrent_summary["seeding"] = publishing.seed(opts.torrent, torrent)
+        torrent_summary["seeding"] = publishing.seed(
+            opts.torrent, torrent, lambda: _torrent_hashes(store, name, [previous, in_store]), opts.grace,
+        )
         timings["seed"] = time.monotonic() - t
     timings["total"] = time.monotonic() - started
+    described = {**_describe(opts, store, name, entry), "refs": len(header.refs) if header else 0}
     return {
         "name": name,
         "store": store.describe(),
         "remote": log.redact_url(remote_url) if remote_url else None,
+        "published": kind,
+        "reason": reason,
         "refs": new,
         "refs_deleted": stale,
         "previous_refs": old,
-        "bundle": {"key": bundle_key, "url": entry.uri, "size": size, "sha256": sha256, "refs": len(header.refs)},
-        "index": {"key": idx_key, "url": entry.idx_uri, "size": entry.idx_size, "sha256": entry.idx_sha256},
+        "bundle": described,
+        "index": _describe_index(opts, store, name, entry),
+        "base": _describe(opts, store, name, base),
+        "increment": described if kind == "increment" else None,
+        "chain": [{"sha256": e.sha256, "size": e.size, "creation_token": e.creation_token,
+                   "kind": "increment" if e.incremental else "base"} for e in elements],
+        "chain_length": len(elements) - 1,
         "bundle_list_url": _url(opts.public_url, store.url_for(list_key), list_key),
         "creation_token": entry.creation_token,
-        "incremental": {"key": f"{name}/bundles/{since.sha256}.bundle", "url": since.uri, "size": since.size,
-                        "sha256": since.sha256, "base_sha256": since.base_sha256} if since else None,
+        "retention": pruned,
         "torrent": torrent_summary,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }
 
 
-def _incremental(
-    git: Git, store: Store, name: str, previous: BundleEntry, refnames: list[str], workdir: Path,
-    full: BundleEntry, public_url: str | None,
-) -> BundleEntry | None:
-    """The change since the previous release as a bundle, uploaded; None if there is none to make."""
-    if previous.sha256 == full.sha256:
-        return None
-    with log.group("Creating the incremental bundle since the previous release"):
-        tips = incremental.previous_tips(store, f"{name}/bundles/{previous.sha256}.bundle", previous)
-        if tips is None:
-            log.info("the previous release's bundle is not in this store: no incremental bundle")
-            return None
-        path = workdir / "since-previous.bundle"
-        header = incremental.create(git, path, refnames, tips)
-        if header is None:
-            return None
+def _decide(
+    opts: PublishOptions, git: Git, current: chain.Current, refs_now: list[tuple[str, str]], object_format: str,
+    workdir: Path,
+) -> tuple[str, str, chain.Increment | None]:
+    """("base" | "increment" | "nothing", why, the increment built)."""
+    if not current.usable:
+        return "base", current.reason, None
+    reason = chain.length_reason(current, opts.max_chain)
+    if reason:
+        return "base", reason, None
+    if sorted(refs_now) == sorted(current.tips):
+        return "nothing", "no branch or tag changed since the chain's last bundle", None
+    made = chain.build_increment(git, workdir / "increment.bundle", refs_now, current.tips, object_format)
+    if isinstance(made, str):
+        return "base", made, None
+    if made.objects == 0:
+        return "nothing", "no new objects since the chain's last bundle (clients take ref changes from origin)", None
+    reason = chain.weight_reason(current, made.path.stat().st_size, opts.collapse_fraction)
+    if reason:
+        return "base", reason, None
+    return "increment", f"increment {len(current.elements)} on base {current.base.sha256[:12]}", made
+
+
+def _check_tokens(current: chain.Current) -> chain.Current:
+    """A chain whose creationTokens cannot be exceeded any more cannot take another element."""
+    last = current.elements[-1].creation_token
+    if 0 <= current.base.creation_token and last < MAX_CREATION_TOKEN - 1:
+        return current
+    log.warn(f"ignoring the current list's creationToken {str(last)[:30]}: outside 0..{MAX_CREATION_TOKEN - 2}")
+    return chain.Current(reason="the current list's creationTokens cannot be continued")
+
+
+def _next_token(after: list[BundleList | None]) -> int:
+    """Above every token the lists used (that can still be exceeded), and at least the current time."""
+    token = int(time.time())
+    for listed in after:
+        for b in listed.bundles if listed else []:
+            if 0 <= b.creation_token < MAX_CREATION_TOKEN:
+                token = max(token, b.creation_token + 1)
+            else:
+                log.warn(f"ignoring the current list's creationToken {str(b.creation_token)[:30]}: "
+                         f"outside 0..{MAX_CREATION_TOKEN - 1}")
+    return token
+
+
+def _make_base(
+    opts: PublishOptions, git: Git, store: Store, name: str, refnames: list[str], workdir: Path,
+    timings: dict[str, float], earlier: list[BundleList | None],
+) -> tuple[BundleEntry, Path, Path, bundle.BundleHeader]:
+    with log.group("Creating the base bundle"):
+        t = time.monotonic()
+        bundle_path = workdir / "base.bundle"
+        header = bundle.create(git, bundle_path, refnames)
+        sha256 = bundle.file_sha256(bundle_path)
+        size = bundle_path.stat().st_size
+        timings["bundle"] = time.monotonic() - t
+        log.info(f"bundle of {len(header.refs)} refs, {size} bytes, sha256 {sha256}")
+        t = time.monotonic()
+        idx_path = bundle.make_index(git, bundle_path, header, workdir)
+        timings["index"] = time.monotonic() - t
+    bkey, ikey = chain.bundle_key(name, sha256), chain.idx_key(name, sha256)
+    with log.group(f"Uploading to {store.describe()}"):
+        t = time.monotonic()
+        _upload(store, [(ikey, idx_path, "application/octet-stream"), (bkey, bundle_path, BUNDLE_TYPE)])
+        timings["upload"] = time.monotonic() - t
+    entry = BundleEntry(
+        id=f"{name}-{sha256[:12]}",
+        uri=_url(opts.public_url, store.url_for(bkey), bkey),
+        creation_token=_next_token(earlier),
+        sha256=sha256,
+        size=size,
+        pack_checksum=bundle.pack_checksum(bundle_path, header),
+        header_size=header.size,
+        idx_uri=_url(opts.public_url, store.url_for(ikey), ikey),
+        idx_sha256=bundle.file_sha256(idx_path),
+        idx_size=idx_path.stat().st_size,
+        object_format=header.object_format,
+    )
+    return entry, bundle_path, idx_path, header
+
+
+def _upload_increment(
+    opts: PublishOptions, git: Git, store: Store, name: str, current: chain.Current, made: chain.Increment, workdir: Path,
+    timings: dict[str, float],
+) -> tuple[BundleEntry, bundle.BundleHeader]:
+    with log.group("Indexing and uploading the increment"):
+        t = time.monotonic()
+        path, header = made.path, made.header
         sha256 = bundle.file_sha256(path)
-        key = f"{name}/bundles/{sha256}.bundle"
-        _upload(store, [(key, path, BUNDLE_TYPE)])
-        log.info(f"incremental bundle: {path.stat().st_size} bytes on top of {previous.sha256[:12]}")
-        return BundleEntry(
-            id=f"{name}-{sha256[:12]}", uri=_url(public_url, store.url_for(key), key),
-            creation_token=full.creation_token - 1, sha256=sha256, size=path.stat().st_size,
-            header_size=header.size, object_format=header.object_format, base_sha256=previous.sha256,
-        )
+        idx_path = bundle.make_index(git, path, header, workdir)
+        timings["index"] = time.monotonic() - t
+        bkey, ikey = chain.bundle_key(name, sha256), chain.idx_key(name, sha256)
+        t = time.monotonic()
+        _upload(store, [(ikey, idx_path, "application/octet-stream"), (bkey, path, BUNDLE_TYPE)])
+        timings["upload"] = time.monotonic() - t
+        log.info(f"increment of {made.objects} objects, {path.stat().st_size} bytes, sha256 {sha256}, "
+                 f"on {current.elements[-1].sha256[:12]}")
+    entry = BundleEntry(
+        id=f"{name}-{sha256[:12]}",
+        uri=_url(opts.public_url, store.url_for(bkey), bkey),
+        creation_token=max(int(time.time()), current.elements[-1].creation_token + 1),
+        sha256=sha256,
+        size=path.stat().st_size,
+        pack_checksum=bundle.pack_checksum(path, header),
+        header_size=header.size,
+        idx_uri=_url(opts.public_url, store.url_for(ikey), ikey),
+        idx_sha256=bundle.file_sha256(idx_path),
+        idx_size=idx_path.stat().st_size,
+        object_format=header.object_format,
+        base_sha256=current.base.sha256,
+        parent_sha256=current.elements[-1].sha256,
+    )
+    return entry, header
+
+
+def _relocated(opts: PublishOptions, store: Store, name: str, elements: list[BundleEntry]) -> list[BundleEntry]:
+    """The chain's elements as this publish lists them: ids and URLs from this store, everything else as listed."""
+    out = []
+    for e in elements:
+        bkey, ikey = chain.bundle_key(name, e.sha256), chain.idx_key(name, e.sha256)
+        out.append(dataclasses.replace(
+            e, id=f"{name}-{e.sha256[:12]}", uri=_url(opts.public_url, store.url_for(bkey), bkey),
+            idx_uri=_url(opts.public_url, store.url_for(ikey), ikey) if e.has_index else "",
+        ))
+    return out
+
+
+def _describe(opts: PublishOptions, store: Store, name: str, e: BundleEntry) -> dict[str, Any]:
+    return {"key": chain.bundle_key(name, e.sha256), "url": e.uri, "size": e.size, "sha256": e.sha256,
+            "creation_token": e.creation_token,
+            **({"base_sha256": e.base_sha256, "parent_sha256": e.parent_sha256} if e.incremental else {})}
+
+
+def _describe_index(opts: PublishOptions, store: Store, name: str, e: BundleEntry) -> dict[str, Any] | None:
+    if not e.has_index:
+        return None
+    return {"key": chain.idx_key(name, e.sha256), "url": e.idx_uri, "size": e.idx_size, "sha256": e.idx_sha256}
+
+
+def _torrent_hashes(store: Store, name: str, lists: list[BundleList | None]) -> set[str]:
+    """Info hashes of the torrents of the bases the earlier lists name (read from the store), for the daemon's retention."""
+    from .torrent import TorrentError, make
+
+    hashes = set()
+    for sha in {b.sha256 for listed in lists if listed for b in listed.bundles if not b.incremental}:
+        data = store.read_prefix(chain.torrent_key(name, sha), MAX_BLOB_BYTES)
+        if data:
+            try:
+                hashes.add(make.parse(data).info_hash.lower())
+            except TorrentError:
+                continue
+    return hashes
 
 
 def _url(public_url: str | None, store_url: str, key: str) -> str:
@@ -290,7 +453,7 @@ def _local_mirror_refs(git: Git) -> dict[str, str]:
 
 
 def _previous_list(local: Git, remote_git: Git, remote_url: str | None, old: dict[str, str]) -> bytes | None:
-    """The current bundle list blob, if it can be read; without it the release is simply not incremental."""
+    """The current bundle list blob, if it can be read; without it the publish makes a new base."""
     refs = {k: v for k, v in old.items() if k == REF_BUNDLE_HTTP}
     if not refs:
         return None
@@ -300,35 +463,26 @@ def _previous_list(local: Git, remote_git: Git, remote_url: str | None, old: dic
         else:
             blobs = local_mirror_blobs(local, refs)
     except GitError as exc:
-        log.warn(f"cannot read the current {REF_BUNDLE_HTTP}: {exc}; publishing without an incremental bundle")
+        log.warn(f"cannot read the current {REF_BUNDLE_HTTP}: {exc}; publishing a new base")
         return None
     return blobs.get(REF_BUNDLE_HTTP)
 
 
-def _previous_full(blob: bytes | None) -> BundleEntry | None:
-    """The newest full bundle of the current list.
+def _parse_list(blob: bytes | None, what: str) -> BundleList | None:
+    """A bundle list read back (from origin's ref or from the store), or None.
 
-    Whoever can push refs/mirrors/* wrote that list: anything wrong with it (not a list,
-    malformed URIs or numbers) is a warning and a publish that does not build on it.
+    Whoever can push refs/mirrors/* (or write the store) wrote it: anything wrong with it
+    (not a list, malformed URIs or numbers) is a warning and a publish that does not build on it.
     """
     if not blob:
         return None
     try:
-        return parse_bundle_list(blob.decode("utf-8")).newest()
+        if len(blob) > MAX_BLOB_BYTES:
+            raise MirrorListError(f"{len(blob)} bytes is over the {MAX_BLOB_BYTES} byte limit")
+        return parse_bundle_list(blob.decode("utf-8"))
     except Exception as exc:  # hostile input: never a reason to fail the publish
-        log.warn(f"ignoring the current {REF_BUNDLE_HTTP}: {exc}")
+        log.warn(f"ignoring {what}: {exc}")
         return None
-
-
-def _previous_token(previous: BundleEntry | None) -> int:
-    """The creationToken the new release must exceed; a token too large to exceed is ignored."""
-    if previous is None:
-        return 0
-    if not 0 <= previous.creation_token < MAX_CREATION_TOKEN:
-        log.warn(f"ignoring the current list's creationToken {str(previous.creation_token)[:30]}: "
-                 f"outside 0..{MAX_CREATION_TOKEN - 1}")
-        return 0
-    return previous.creation_token
 
 
 def _upload(store: Store, items: list[tuple[str, Path, str]]) -> None:

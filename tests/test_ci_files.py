@@ -81,8 +81,13 @@ def test_every_cli_option_is_an_action_input(command):
     assert declared - cli - EXTRA_INPUTS[command] == set(), "inputs nothing reads"
     assert all(re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name) for name in declared)
     assert all(isinstance(i.get("default", ""), str) and i.get("description") for i in action["inputs"].values())
-    assert action["runs"]["using"] == "docker" and action["runs"]["args"] == [command]
-    assert (ACTIONS[command].parent / action["runs"]["image"]).resolve() == ROOT / "Dockerfile"
+    if command == "checkout":  # a JavaScript action that runs mirrorci with the runner's python3
+        assert action["runs"]["using"] == "node24"
+        for step in ("main", "post"):
+            assert (ACTIONS[command].parent / action["runs"][step]).is_file()
+    else:
+        assert action["runs"]["using"] == "docker" and action["runs"]["args"] == [command]
+        assert (ACTIONS[command].parent / action["runs"]["image"]).resolve() == ROOT / "Dockerfile"
 
 
 def test_checkout_inputs_follow_actions_checkout():
@@ -131,3 +136,56 @@ def test_requirements_lock_pins_every_dependency():
     for dep in deps:
         name = re.sub(r"[-_.]+", "-", re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0]).lower()
         assert name in pins, f"{name} from pyproject.toml is not pinned in requirements.lock"
+
+
+def test_dockerfile_installs_the_requirements_before_the_source():
+    """The dependency layer is rebuilt only when requirements.lock changes (tests/test_container.py checks the layers)."""
+    steps = [line for line in (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+
+    def first(pattern: str) -> int:
+        return next(i for i, line in enumerate(steps) if re.search(pattern, line))
+
+    copy_lock, install_lock = first(r"^COPY requirements\.lock "), first(r"^RUN .*pip install .*-r .*requirements\.lock")
+    copy_source, install_source = first(r"^COPY mirrorci/ "), first(r"^RUN .*pip install .*--no-deps")
+    assert copy_lock < install_lock < copy_source < install_source
+    assert not any(re.match(r"COPY \. ", line) for line in steps)
+    assert "entrypoint.py" in steps[-1] and steps[-1].startswith("ENTRYPOINT")
+
+
+def test_license_is_the_mit_license_pyproject_claims():
+    import tomllib
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == {"text": "MIT"}
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License\n") and "Copyright (c) mirrorci authors" in text
+    assert "THE SOFTWARE IS PROVIDED \"AS IS\"" in text
+
+
+def test_docs_use_the_current_major_of_actions_checkout():
+    for doc in (ROOT / "README.md", ROOT / "docs" / "self-hosted.md"):
+        majors = set(re.findall(r"actions/checkout@v(\d+)", doc.read_text()))
+        assert majors <= {"7"}, f"{doc.name}: actions/checkout@v{majors}"
+
+
+def test_release_attaches_the_zipapp_and_the_image_follows_releases():
+    release = yaml.safe_load((ROOT / ".github" / "workflows" / "release.yml").read_text())
+    zipapp = release["jobs"]["zipapp"]
+    runs = "\n".join(step.get("run", "") for step in zipapp["steps"])
+    assert "scripts/build-zipapp" in runs and "gh release upload" in runs
+    assert "mirrorci.pyz.sha256" in runs and "-I -S dist/mirrorci.pyz" in runs
+    assert zipapp["permissions"] == {"contents": "write"} and "if" not in zipapp
+    image = yaml.safe_load((ROOT / ".github" / "workflows" / "image.yml").read_text())
+    assert image[True]["release"]["types"] == ["published"]  # yaml reads the key `on` as True
+    tags_step = next(s for s in image["jobs"]["image"]["steps"] if s.get("id") == "tags")
+    assert "$image:$major.$minor.$patch" in tags_step["run"]  # what $[[ component.version ]] names
+
+
+@pytest.mark.parametrize("command", sorted(TEMPLATES))
+def test_components_run_in_the_image_of_their_own_version(command):
+    spec, jobs = yaml.safe_load_all(TEMPLATES[command].read_text())
+    (job,) = jobs.values()
+    assert "version" in spec["spec"]["component"]
+    assert spec["spec"]["inputs"]["image"]["default"] == "$MIRRORCI_IMAGE"
+    assert job["image"] == "$[[ inputs.image ]]"  # a string: no entrypoint override
+    assert job["variables"]["MIRRORCI_IMAGE"].endswith(":$[[ component.version ]]")

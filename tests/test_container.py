@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -28,22 +29,30 @@ TAG = "localhost/mirrorci-action-test:latest"
 
 
 @pytest.fixture(scope="module")
-def image() -> tuple[Engine, str]:
+def built() -> Iterator[tuple[Engine, str, Path]]:
+    """The image, and the build context it came from (kept for rebuilds until the module ends)."""
     reason = missing_requirements()
     if reason:
         pytest.skip(f"container test skipped: {reason}")
     engine = Engine(default_state_dir())
     started = time.monotonic()
-    with engine.locked():
-        base_seconds = engine.ensure_base(base_image(ROOT / "Dockerfile"))
-        context = make_context(engine.state / f"context-{uuid.uuid4().hex[:8]}")
-        try:
+    context = engine.state / f"context-{uuid.uuid4().hex[:8]}"
+    try:
+        with engine.locked():
+            base_seconds = engine.ensure_base(base_image(ROOT / "Dockerfile"))
+            make_context(context)
             engine.build(context, TAG)
-        finally:
-            subprocess.run(["rm", "-rf", str(context)], check=False)
-        engine.run("podman", "image", "prune", "-f", check=False)  # earlier builds' images; cached layers stay
-    print(f"\nimage built in {time.monotonic() - started:.0f}s (base image: {base_seconds:.0f}s)")
-    return engine, TAG
+            engine.run("podman", "image", "prune", "-f", check=False)  # earlier builds' images; cached layers stay
+        print(f"\nimage built in {time.monotonic() - started:.0f}s (base image: {base_seconds:.0f}s)")
+        yield engine, TAG, context
+    finally:
+        subprocess.run(["rm", "-rf", str(context)], check=False)
+
+
+@pytest.fixture(scope="module")
+def image(built) -> tuple[Engine, str]:
+    engine, tag, _ = built
+    return engine, tag
 
 
 class Runner:
@@ -155,3 +164,104 @@ def test_bad_input_in_the_container_is_an_error_annotation(image, tmp_path):
     assert proc.returncode == 2
     assert any(line.startswith("::error::") and "input verify" in line for line in proc.stderr.splitlines()), proc.stderr
     assert out == {}
+
+
+# What a GitLab runner's Docker executor gives the image as its command (the image's
+# entry point stays): a shell detection script; the job's script then comes on stdin.
+GITLAB_SHELL_DETECTION = """if [ -x /usr/local/bin/bash ]; then
+\texec /usr/local/bin/bash
+elif [ -x /usr/bin/bash ]; then
+\texec /usr/bin/bash
+elif [ -x /bin/bash ]; then
+\texec /bin/bash
+elif [ -x /bin/sh ]; then
+\texec /bin/sh
+else
+\techo shell not found
+\texit 1
+fi
+"""
+
+
+def test_the_image_runs_other_commands_without_an_entrypoint_override(image):
+    engine, tag = image
+
+    def run(*argv: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        opts = ["-i"] if input is not None else []
+        return engine.run("podman", "run", "--rm", *opts, tag, *argv, check=False, timeout=120, input=input)
+
+    shell = run("sh", "-c", "echo from sh; exit 3")
+    assert (shell.returncode, shell.stdout) == (3, "from sh\n")
+    assert run("git", "--version").stdout.startswith("git version ")
+    assert run("bash", "-lc", "mirrorci --version").stdout.startswith("mirrorci ")
+    assert run("--version").stdout.startswith("mirrorci ")
+    assert "usage: mirrorci" in run().stdout
+    missing = run("no-such-command")
+    assert missing.returncode == 127 and "command not found" in missing.stderr
+    job = run("sh", "-c", GITLAB_SHELL_DETECTION, input='set -eo pipefail\necho "shell $BASH_VERSION"\n'
+              "mirrorci --version\ncommand -v mirrorci-ci\n")
+    assert job.returncode == 0, job.stderr
+    lines = job.stdout.splitlines()
+    assert lines[0].startswith("shell 5") and lines[1].startswith("mirrorci ") and lines[2] == "/usr/local/bin/mirrorci-ci"
+
+
+def test_a_source_change_rebuilds_only_the_source_layers(built):
+    """requirements.lock is installed before the source is copied: its layer is reused."""
+    engine, tag, context = built
+    changed = context.parent / f"{context.name}-changed"
+    subprocess.run(["cp", "-a", str(context), str(changed)], check=True)
+    other = "localhost/mirrorci-action-test:source-change"
+    try:
+        with (changed / "mirrorci" / "__init__.py").open("a") as fh:
+            fh.write(f"# {uuid.uuid4().hex}\n")
+        with engine.locked():
+            engine.build(changed, other)
+
+        def layers(name: str) -> list[str]:
+            return engine.run("podman", "image", "inspect", "--format", "{{range .RootFS.Layers}}{{println .}}{{end}}",
+                              name).stdout.split()
+
+        before, after = layers(tag), layers(other)
+        shared = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), len(before))
+        # Only the last two differ: COPY mirrorci/ and the package's --no-deps install.
+        assert len(before) == len(after) and shared == len(before) - 2, (before, after)
+    finally:
+        engine.run("podman", "rmi", "-f", other, check=False)
+        subprocess.run(["rm", "-rf", str(changed)], check=False)
+
+
+def test_gitlab_checkout_job_in_the_image(image, served_origin, static_server, tmp_path):
+    """The checkout component's default form on the Docker executor: GIT_STRATEGY none, mirrorci from the job's image."""
+    from tests.support.gitlab import JobRun, render
+    from tests.test_e2e_checkout import publish_to_static
+
+    engine, tag = image
+    publish_to_static(served_origin, static_server, tmp_path)
+    build = tmp_path / "builds" / "project"
+    build.mkdir(parents=True)
+    server, name = served_origin.http_url.rsplit("/", 1)
+    (job,) = render(ROOT / "templates" / "checkout.yml", {"image": tag}, {"version": "1.2.3"}).values()
+    run = JobRun(job, {
+        "CI": "true", "GITLAB_CI": "true", "CI_JOB_ID": "7", "CI_PROJECT_DIR": str(build), "CI_SERVER_URL": server,
+        "CI_PROJECT_PATH": name.removesuffix(".git"), "CI_JOB_TOKEN": TOKEN, "CI_COMMIT_BRANCH": "main",
+        "CI_COMMIT_SHA": git(served_origin.path, "rev-parse", "main"), "NO_PROXY": "127.0.0.1,localhost",
+    })
+    assert run.image == tag
+    argv = ["podman", "run", "-i", "--rm", "-v", f"{build}:{build}", "--workdir", str(build)]
+    for key, value in run.env.items():
+        argv += ["-e", f"{key}={value}"]
+    script = "set -eo pipefail\n" + run.script() + 'test "$(git rev-parse HEAD)" = "$CI_COMMIT_SHA"\n'
+
+    proc = engine.run(*argv, tag, "sh", "-c", GITLAB_SHELL_DETECTION, check=False, timeout=300, input=script)
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = dict(line.split("=", 1) for line in (build / "mirrorci-checkout.env").read_text().splitlines())
+    assert report["MIRRORCI_METHOD"] == "http" and report["MIRRORCI_BYTES_FROM_ORIGIN"] == "0"
+    assert TOKEN not in proc.stdout + proc.stderr
+    monkey_env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
+    os.environ.update(monkey_env)
+    try:
+        assert_same_as_git_clone(build, served_origin.http_url, tmp_path)
+    finally:
+        for key in monkey_env:
+            os.environ.pop(key, None)

@@ -50,34 +50,40 @@ def test_warm_cache_one_step_behind_fetches_only_what_changed(served_origin, sta
     assert_same_as_git_clone(tmp_path / "job2", served_origin.git_url, tmp_path)
 
 
-def test_new_release_reaches_a_warm_runner_as_an_incremental_bundle(served_origin, static_server, tmp_path):
+def test_new_release_reaches_a_warm_runner_as_one_pre_indexed_increment(served_origin, static_server, tmp_path):
     cache = tmp_path / "cache"
     first, second = runner_one_release_behind(served_origin, static_server, tmp_path, cache)
-    since = second["incremental"]
-    assert since["base_sha256"] == first["bundle"]["sha256"]
-    assert since["size"] < second["bundle"]["size"] / 10
+    assert second["published"] == "increment"
+    since = second["increment"]
+    assert since["base_sha256"] == first["bundle"]["sha256"] and since["parent_sha256"] == first["bundle"]["sha256"]
+    assert since["size"] < second["base"]["size"] / 10
 
+    before = len(static_server.requests)
     warm = checkout(served_origin.git_url, tmp_path / "job2", "--cache-dir", cache)
+    served = [path for _, path, _ in static_server.requests[before:]]
     again = checkout(served_origin.git_url, tmp_path / "job3", "--cache-dir", cache)
-    fresh = checkout(served_origin.git_url, tmp_path / "fresh")  # no cache: the full bundle, fast path
+    fresh = checkout(served_origin.git_url, tmp_path / "fresh")  # no cache: the whole chain, fast path
 
-    assert warm["method"] == "http" and warm["apply_path"] == "streaming" and warm["final_fetch"] is False
-    assert warm["bytes_from_mirror"] == since["size"] and warm["bytes_from_origin"] == 0
+    assert warm["method"] == "http" and warm["apply_path"] == "fast" and warm["final_fetch"] is False
+    assert warm["bytes_from_origin"] == 0
+    increment_path = f"{second['prefix']}/{since['key']}"
+    base_path = f"{second['prefix']}/{second['base']['key']}"
+    assert increment_path in served and base_path not in served  # only what the runner lacked
     assert again["method"] == "cache" and again["final_fetch"] is False and again["bytes_from_mirror"] == 0
-    assert fresh["apply_path"] == "fast" and fresh["bytes_from_mirror"] == second["bundle"]["size"]
+    assert fresh["apply_path"] == "fast" and fresh["final_fetch"] is False
     for job in ("job2", "job3", "fresh"):
         assert_same_as_git_clone(tmp_path / job, served_origin.git_url, tmp_path)
 
 
-def test_unusable_incremental_bundle_falls_back_to_the_full_one(served_origin, static_server, tmp_path):
+def test_unusable_increment_still_ends_in_a_clone_equal_to_git_clone(served_origin, static_server, tmp_path):
     cache = tmp_path / "cache"
     first, second = runner_one_release_behind(served_origin, static_server, tmp_path, cache)
-    static_server.faults[f"{second['prefix']}/{second['incremental']['key']}"] = Fault(status=404)
+    static_server.reset()
+    static_server.faults[f"{second['prefix']}/{second['increment']['key']}"] = Fault(status=404)
 
     warm = checkout(served_origin.git_url, tmp_path / "job2", "--cache-dir", cache)
 
-    assert warm["method"] == "http" and warm["final_fetch"] is False
-    assert warm["bytes_from_mirror"] == second["bundle"]["size"]
+    assert warm["fallbacks"] and warm["fallbacks"][0]["method"] == "http"
     assert_same_as_git_clone(tmp_path / "job2", served_origin.git_url, tmp_path)
 
 

@@ -106,14 +106,14 @@ def test_republish_moves_refs_with_increasing_creation_token(served_origin, stat
     result = checkout(served_origin.git_url, tmp_path / "co")
     assert result["final_fetch"] is False
     assert_same_as_git_clone(tmp_path / "co", served_origin.git_url, tmp_path)
-    # The list now holds the full bundle and the incremental one: native git still clones from it.
-    assert second["incremental"]["base_sha256"] == first["bundle"]["sha256"]
+    # The list is now a chain, the first release's bundle and one increment: native git still clones from it.
+    assert second["published"] == "increment" and second["increment"]["base_sha256"] == first["bundle"]["sha256"]
     native = tmp_path / "native"
     git(tmp_path, "clone", "-q", f"--bundle-uri={second['bundle_list_url']}", served_origin.git_url, str(native))
     refs = [r for r in repo_snapshot(native)["refs"] if not r[0].startswith("refs/bundles/")]
     assert refs == repo_snapshot(tmp_path / "co")["refs"]
-    full = f"{second['prefix']}/{second['bundle']['key']}"
-    assert any(path == full for _, path, _ in static_server.requests)
+    for key in (second["base"]["key"], second["increment"]["key"]):
+        assert any(path == f"{second['prefix']}/{key}" for _, path, _ in static_server.requests)
 
 
 def test_native_git_clone_with_bundle_uri_reads_the_published_list(served_origin, static_server, tmp_path):

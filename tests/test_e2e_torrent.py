@@ -159,8 +159,9 @@ def test_keep_removes_only_older_releases_of_this_mirror(served_origin, static_s
     first = publish_to_static(served_origin, static_server, tmp_path, "--transmission", transmission.url)
     advance_origin(served_origin.path, tmp_path / "advance")
     (tmp_path / "again").mkdir()
+    # Another store: the first torrent's base is in no list this publish reads, and --grace 0 protects nothing.
     second = publish_to_static(served_origin, static_server, tmp_path / "again", "--transmission", transmission.url,
-                               "--keep", "1")
+                               "--keep", "1", "--grace", "0")
     assert second["torrent"]["seeding"]["removed"] == [first["torrent"]["info_hash"]]
     hashes = {t.hash_string for t in transmission.client().get_torrents()}
     assert hashes == {second["torrent"]["info_hash"], unrelated.hash_string}

@@ -38,6 +38,14 @@ def write_github_outputs(outputs: Mapping[str, str], env: Mapping[str, str] = os
         fh.write(github_output_text(outputs))
 
 
+def save_state(name: str, value: str, env: Mapping[str, str] = os.environ) -> None:
+    """Hand a value to the action's post step, which reads it as `STATE_<name>` (the runner's `$GITHUB_STATE`)."""
+    path = env.get("GITHUB_STATE")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(github_output_text({name: value}))
+
+
 def append_summary(markdown: str, env: Mapping[str, str] = os.environ) -> None:
     path = env.get("GITHUB_STEP_SUMMARY")
     if path:

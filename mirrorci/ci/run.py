@@ -36,6 +36,9 @@ EXTRA_INPUTS = {
     "publish": {*SECRET_INPUTS, "token-user"},
     "checkout": {*SECRET_INPUTS, "token-user", "fetch-tags", "fetch-depth", "set-safe-directory", "github-server-url"},
 }
+# What the checkout hands its post step (checkout/dist/post.js): `STATE_<name>` there.
+STATE_REPOSITORY = "repository_path"
+STATE_CREDENTIALS = "credentials_file"
 # Whose values are not secret but still kept out of logs (as other actions do).
 MASK_ALSO = ("aws-access-key-id",)
 
@@ -189,7 +192,9 @@ def _event_ref(ci: Context, repository: str) -> tuple[str | None, str | None]:
         if repository not in ("", env.get("CI_PROJECT_PATH", "")):
             return None, None
         ref = env.get("CI_MERGE_REQUEST_REF_PATH") or env.get("CI_COMMIT_TAG") or env.get("CI_COMMIT_BRANCH")
-        return ref or None, None  # the runner's own fetch then checks out CI_COMMIT_SHA
+        # The job's commit: with GIT_STRATEGY none (mirrorci in the job's script) nobody else
+        # checks it out; with fetch, the runner's fetch then checks out the same one.
+        return ref or None, env.get("CI_COMMIT_SHA") or None
     if repository.lower() not in ("", env.get("GITHUB_REPOSITORY", "").lower()):
         return None, None
     ref = env.get("GITHUB_REF") or None
@@ -214,7 +219,7 @@ def checkout(ci: Context) -> tuple[dict[str, str], str]:
     if depth != "0":
         log.info(f"fetch-depth {depth} ignored: mirrorci always checks out the full history")
 
-    if ci.gitlab and (target / ".git").exists():
+    if ci.gitlab and (target / ".git").exists() and env.get("GIT_STRATEGY") != "none":
         log.info(f"{target} is already a repository (an earlier job's): the runner's own fetch updates it")
         return {"commit": "", "ref": ref or "", "method": "existing", "origin-fetched": "true",
                 "bytes-from-mirror": "0", "bytes-from-origin": "0"}, ""
@@ -224,7 +229,11 @@ def checkout(ci: Context) -> tuple[dict[str, str], str]:
         "clean": inputs.bool("clean", True), "persist-credentials": inputs.bool("persist-credentials", True),
     }
     ci.use_token_for(url)
+    if not ci.gitlab:  # the post step removes what persist-credentials leaves, even after a failure
+        out.save_state(STATE_REPOSITORY, str(target))
     result = cli.dispatch(parse(to_argv("checkout", inputs, overrides)))
+    if not ci.gitlab and result.get("credentials_file"):
+        out.save_state(STATE_CREDENTIALS, result["credentials_file"])
     repo = Git(Path(result["path"]))
 
     if sha and result["head"] != sha:
@@ -276,7 +285,7 @@ def _give_to_workspace_owner(workspace: Path, path: Path) -> None:
         st = workspace.stat()
     except OSError:
         return
-    if os.geteuid() != 0 or st.st_uid == 0 or not path.is_relative_to(workspace):
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or st.st_uid == 0 or not path.is_relative_to(workspace):
         return
     for root, dirs, files in os.walk(path):
         for name in [root, *(os.path.join(root, n) for n in dirs + files)]:

@@ -7,18 +7,23 @@ with a reason, after cleaning up after itself; the checkout then tries the next.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Protocol
 
 from .. import log
-from ..apply import Applied, apply_fast, apply_streaming, check_room
+from ..apply import Applied, Downloaded, apply_streaming, check_room, download_pair, install_downloaded
 from ..deadline import Deadline
 from ..errors import SourceFailed
 from ..gitcmd import Git
 from ..mirrorlist import BundleEntry, MirrorSet
 from ..progress import Progress
 from ..s3config import S3Options
+
+
+PARALLEL_DOWNLOADS = 4  # a chain's bundles download at once, over this many connections
 
 
 @dataclass
@@ -48,7 +53,8 @@ class Fetched:
     bytes: int
     apply_path: str = ""
     bundle_id: str = ""
-    sha256: str | None = None  # of the bundle applied, if the method used one
+    sha256: str | None = None  # of the (last) bundle applied, if the method used one
+    bundles: list[str] = field(default_factory=list)  # sha256 of every bundle applied, in order
 
 
 class Source(Protocol):
@@ -58,52 +64,126 @@ class Source(Protocol):
         """Fill the repository from this kind of mirror, or raise SourceFailed."""
 
 
-def bundles_for(ctx: FetchContext, schemes: tuple[str, ...]) -> list[BundleEntry]:
-    """What to try, in order: an incremental bundle on top of one the cache holds, then the newest full one."""
+def plans_for(ctx: FetchContext, schemes: tuple[str, ...]) -> list[list[BundleEntry]]:
+    """What to try, in order: the chain's elements the cache lacks, then the whole chain.
+
+    A plan is a list of bundles applied in order (a chain's base, then its increments);
+    every bundle of a plan must be reachable with one of `schemes`.
+    """
     listed = ctx.mirrors.bundle_list
     if not listed:
         return []
-    picks = [listed.incremental_from(ctx.have_bundle), listed.newest()]
-    return [b for b in picks if b and b.uri.split(":", 1)[0].lower() in schemes]
+    chain = listed.chain()
+    plans = []
+    behind = listed.plan(ctx.have_bundle)
+    if behind and behind != chain:
+        plans.append(behind)
+    if chain:
+        plans.append(chain)
+    return [p for p in plans if all(b.uri.split(":", 1)[0].lower() in schemes for b in p)]
 
 
-def apply_entry(
-    ctx: FetchContext, method: str, entry: BundleEntry, opener: Callable[[str], BinaryIO]
+def apply_plan(
+    ctx: FetchContext, method: str, plan: list[BundleEntry], opener: Callable[[str], BinaryIO]
 ) -> Fetched:
-    """Download one bundle through `opener` and apply it on the fast or streaming path.
+    """Download and apply a plan's bundles in order; the result names the last one.
 
     The list's sizes are checked against --max-bundle-size and the free disk first,
-    and the whole of it runs under this attempt's deadline.
+    and the whole of it runs under this attempt's deadline. With published indexes
+    (and --verify auto) every pack is downloaded at once, in parallel, then installed
+    in chain order without index-pack; otherwise each streams into index-pack in turn.
     """
-    check_room(ctx.git.git_path("objects/pack"), entry, ctx.max_bundle_size)
-    progress = Progress(f"{method} bundle {entry.id}", entry.size)
-    use_fast = entry.has_index and ctx.verify != "full" and not entry.incremental
-    if use_fast:
-        ctx.before_fast_path()
-        use_fast = store_is_empty(ctx.git)
-    apply = apply_fast if use_fast else apply_streaming
-    applied: Applied = apply(ctx.git, entry, opener, progress, deadline=ctx.deadline)
-    progress.close()
-    tips = {ref: oid for oid, ref in applied.header.refs if ref.startswith(("refs/heads/", "refs/tags/"))}
-    return Fetched(method, entry.uri, tips, applied.bytes, applied.path, entry.id, entry.sha256)
+    pack_dir = ctx.git.git_path("objects/pack")
+    check_room(pack_dir, _total(plan), ctx.max_bundle_size)
+    progress = Progress(f"{method} {_describe(plan)}", sum(b.size for b in plan))
+    fast = all(b.has_index for b in plan) and ctx.verify != "full"
+    applied: list[Applied] = []
+    try:
+        if fast:
+            if not plan[0].incremental:
+                ctx.before_fast_path()  # a base holds everything: it needs nothing borrowed
+            alone = store_is_empty(ctx.git)
+            for got in _download_all(ctx, pack_dir, plan, opener, progress):
+                applied.append(install_downloaded(ctx.git, got, alone and not applied, ctx.deadline))
+        else:
+            for entry in plan:
+                applied.append(apply_streaming(ctx.git, entry, opener, progress, deadline=ctx.deadline))
+    finally:
+        progress.close()
+    last = applied[-1]
+    tips = {ref: oid for oid, ref in last.header.refs if ref.startswith(("refs/heads/", "refs/tags/"))}
+    paths = sorted({a.path for a in applied})
+    return Fetched(method, plan[-1].uri, tips, sum(a.bytes for a in applied), "+".join(paths), plan[-1].id,
+                   plan[-1].sha256, bundles=[b.sha256 for b in plan])
 
 
-def first_working(ctx: FetchContext, method: str, entries: list[BundleEntry], opener: Callable[[str], BinaryIO]) -> Fetched:
-    if not entries:
+def _download_all(
+    ctx: FetchContext, pack_dir: Path, plan: list[BundleEntry], opener: Callable[[str], BinaryIO], progress: Progress,
+) -> list[Downloaded]:
+    """Every bundle of the plan at once (a few connections), each checked against the list as it lands."""
+    if len(plan) == 1:
+        return [download_pair(pack_dir, plan[0], opener, progress, ctx.deadline)]
+    lock = threading.Lock()
+
+    def count(n: int) -> None:
+        with lock:
+            progress(n)
+
+    done: list[Downloaded] = []
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_DOWNLOADS, len(plan))) as pool:
+        futures = [pool.submit(download_pair, pack_dir, entry, opener, count, ctx.deadline) for entry in plan]
+        try:
+            for future in futures:
+                done.append(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            for future in futures:
+                try:
+                    got = future.result()
+                except BaseException:
+                    continue
+                got.discard()
+            raise
+    return done
+
+
+def _total(plan: list[BundleEntry]) -> BundleEntry:
+    """One entry standing for the plan's total size, for the disk and size checks."""
+    first = plan[0]
+    return BundleEntry(id=first.id, uri=first.uri, creation_token=0, sha256=first.sha256,
+                       size=sum(b.size for b in plan), idx_size=sum(b.idx_size for b in plan))
+
+
+def _describe(plan: list[BundleEntry]) -> str:
+    if len(plan) == 1:
+        return f"bundle {plan[0].id}"
+    return f"{len(plan)} bundles ({plan[0].id} .. {plan[-1].id})"
+
+
+def apply_entry(ctx: FetchContext, method: str, entry: BundleEntry, opener: Callable[[str], BinaryIO]) -> Fetched:
+    """One bundle, as a plan of one (the torrent method downloads its files itself)."""
+    return apply_plan(ctx, method, [entry], opener)
+
+
+def first_working(
+    ctx: FetchContext, method: str, plans: list[list[BundleEntry]], opener: Callable[[str], BinaryIO]
+) -> Fetched:
+    if not plans:
         raise SourceFailed("no bundle in the mirror list for this method")
     reasons = []
-    for entry in entries:
+    for plan in plans:
         try:
-            return apply_entry(ctx, method, entry, opener)
+            return apply_plan(ctx, method, plan, opener)
         except SourceFailed as exc:
             reasons.append(str(exc))
         except OSError as exc:
             reasons.append(f"download failed: {exc}")
         except Exception as exc:  # any library's own error type: still a fallback, with a reason
             reasons.append(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'failed'}")
-        log.warn(f"{method}: bundle {entry.id} not used: {reasons[-1]}")
+        log.warn(f"{method}: {_describe(plan)} not used: {reasons[-1]}")
         if ctx.deadline.expired():
-            break  # the attempt's time is spent: the next bundle would not get any
+            break  # the attempt's time is spent: the next plan would not get any
     raise SourceFailed("; ".join(reasons))
 
 

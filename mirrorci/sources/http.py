@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 from .. import __version__
 from ..deadline import Deadline
 from ..errors import SourceFailed
-from .base import FetchContext, Fetched, bundles_for, first_working
+from .base import FetchContext, Fetched, first_working, plans_for
 
 USER_AGENT = f"mirrorci/{__version__}"
 
@@ -209,12 +209,12 @@ class HttpSource:
     name = "http"
 
     def fetch(self, ctx: FetchContext) -> Fetched:
-        entries = bundles_for(ctx, ("http", "https", "file"))
-        if entries and not ctx.allow_file_urls:
-            file_only = [e for e in entries if e.uri.lower().startswith("file:")]
-            if len(file_only) == len(entries):
+        plans = plans_for(ctx, ("http", "https", "file"))
+        if plans and not ctx.allow_file_urls:
+            web = [p for p in plans if not any(e.uri.lower().startswith("file:") for e in p)]
+            if not web:
                 raise SourceFailed("the bundle list has only file:// URLs; pass --allow-file-urls to use them")
-            entries = [e for e in entries if e not in file_only]
+            plans = web
 
         def opener(uri: str) -> BinaryIO:
             try:
@@ -229,4 +229,4 @@ class HttpSource:
                 raise SourceFailed(f"refusing {scheme}: URL for an HTTP mirror")
             return open_http(uri, ctx.deadline)
 
-        return first_working(ctx, self.name, entries, opener)
+        return first_working(ctx, self.name, plans, opener)

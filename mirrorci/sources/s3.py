@@ -12,10 +12,11 @@ import socket
 import threading
 from typing import Any, BinaryIO
 
+from .. import ondemand
 from ..deadline import Deadline
 from ..errors import SourceFailed, UsageError
 from ..s3config import S3Options, make_client, split_s3_url
-from .base import FetchContext, Fetched, bundles_for, first_working
+from .base import FetchContext, Fetched, first_working, plans_for
 
 READ_CHUNK = 1 << 20  # urllib3 reads until it has this much: modest, so deadline checks come often
 
@@ -116,9 +117,10 @@ class S3Source:
     name = "s3"
 
     def fetch(self, ctx: FetchContext) -> Fetched:
-        entries = bundles_for(ctx, ("s3",))
-        if not entries:
+        plans = plans_for(ctx, ("s3",))
+        if not plans:
             raise SourceFailed("no bundle in the mirror list for this method")
+        ondemand.require("s3", "the s3 method", ctx.deadline.remaining())  # boto3, imported only now
         try:
             client = _bounded(lambda: _client(ctx.s3, ctx.deadline), ctx.deadline, "setting up the S3 client")
         except (SourceFailed, UsageError):  # UsageError: the user's own --s3-* options
@@ -142,5 +144,5 @@ class S3Source:
                 raise SourceFailed(f"S3 get s3://{bucket}/{key} failed: {_reason(exc)}") from None
             return _S3Body(response["Body"], ctx.deadline)  # type: ignore[return-value]
 
-        return first_working(ctx, self.name, entries, opener)
+        return first_working(ctx, self.name, plans, opener)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import log
+from .. import log, ondemand
 from ..bundle import file_sha256
 from ..errors import SourceFailed, UsageError
 from ..apply import check_room
@@ -98,6 +98,15 @@ class TorrentSource:
         if entry is None:
             raise SourceFailed("origin advertises no bundle list, so a torrent's content cannot be verified")
         torrent, magnet = ctx.mirrors.torrent, ctx.mirrors.magnet
+        if not torrent and not magnet:
+            raise SourceFailed("origin advertises no torrent (refs/mirrors/bundle/torrent) and no magnet")
+        use_daemon = opts.client == "transmission" or (opts.client == "auto" and opts.transmission)
+        # The packages are imported (and in the action installed) only once a torrent is really there to fetch.
+        ondemand.require("torrent", "the torrent method", ctx.deadline.remaining())
+        if use_daemon:
+            ondemand.require("transmission", "the torrent method (Transmission)", ctx.deadline.remaining())
+        elif ondemand.enabled() and not embedded.available():
+            ondemand.require("libtorrent", "the torrent method (embedded client)", ctx.deadline.remaining())
         meta = None
         if torrent:
             try:
@@ -120,7 +129,6 @@ class TorrentSource:
                 raise SourceFailed(str(exc)) from None
             log.info("no .torrent advertised: trying the magnet (metadata must come from peers)")
 
-        use_daemon = opts.client == "transmission" or (opts.client == "auto" and opts.transmission)
         if not use_daemon and not embedded.available():
             raise SourceFailed(f"no torrent client: {embedded.INSTALL_HINT}")
         # Refused before the swarm is asked for anything: a size above --max-bundle-size, or more than the disk holds.

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str  # relative to the store's root, like every key
+    size: int
+    modified: float  # seconds since the epoch (the store's last-modified time)
 
 
 class Store(Protocol):
@@ -31,3 +39,9 @@ class Store(Protocol):
 
     def url_for(self, key: str) -> str:
         """The URL a client without a public base URL would use (file:// or s3://)."""
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        """Every object whose key starts with `prefix` (a folder-like prefix ending in '/')."""
+
+    def delete(self, keys: list[str]) -> dict[str, str]:
+        """Delete objects; returns key -> reason for each one that could not be deleted (a missing key is no failure)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import MirrorciError, UsageError
-from .base import Progress
+from .base import Progress, StoredObject
 
 CHUNK = 1 << 20
 
@@ -84,6 +85,34 @@ class LocalStore:
                 return f.read(length)
         except OSError:
             return None
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        top = self._path(prefix.rstrip("/") or ".") if prefix.strip("/") else self.root
+        if not top.is_dir():
+            return []
+        found = []
+        for dirpath, _, filenames in os.walk(top):
+            for filename in filenames:
+                path = Path(dirpath) / filename
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    st = path.lstat()
+                except OSError:
+                    continue  # removed meanwhile
+                if stat.S_ISREG(st.st_mode):
+                    found.append(StoredObject(key, st.st_size, st.st_mtime))
+        return sorted(found, key=lambda o: o.key)
+
+    def delete(self, keys: list[str]) -> dict[str, str]:
+        failed = {}
+        for key in keys:
+            try:
+                self._path(key).unlink(missing_ok=True)
+            except (OSError, ValueError) as exc:
+                failed[key] = getattr(exc, "strerror", None) or str(exc)
+        return failed
 
     def url_for(self, key: str) -> str:
         # Not percent-encoded: git's bundle-URI code takes file:// paths literally.

@@ -7,7 +7,9 @@ from typing import Any
 
 from ..errors import MirrorciError, UsageError
 from ..s3config import S3Options, make_client, split_s3_url
-from .base import Progress
+from .base import Progress, StoredObject
+
+DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
 class S3Store:
@@ -76,6 +78,35 @@ class S3Store:
                 return body.read()
         except Exception:  # missing or unreadable: the caller goes on without it
             return None
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        root = f"{self.prefix}/" if self.prefix else ""
+        found = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.key(prefix))
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    key = obj["Key"][len(root):]
+                    found.append(StoredObject(key, int(obj["Size"]), obj["LastModified"].timestamp()))
+        except Exception as exc:
+            raise MirrorciError(f"cannot list s3://{self.bucket}/{self.key(prefix)}: {_reason(exc)}") from None
+        return found
+
+    def delete(self, keys: list[str]) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        root = f"{self.prefix}/" if self.prefix else ""
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = keys[i:i + DELETE_BATCH]
+            try:
+                reply = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": self.key(k)} for k in batch], "Quiet": True},
+                )
+            except Exception as exc:
+                failed.update({k: _reason(exc) for k in batch})
+                continue
+            for error in reply.get("Errors", []):
+                failed[str(error.get("Key", ""))[len(root):]] = f"{error.get('Code', '')} {error.get('Message', '')}".strip()
+        return failed
 
     def url_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.key(key)}"

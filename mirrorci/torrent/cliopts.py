@@ -27,7 +27,8 @@ def add_publish_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed-timeout", type=float, default=600.0, metavar="SECONDS",
                    help="how long to wait for the daemon to report seeding (default 600)")
     g.add_argument("--keep", type=int, metavar="N",
-                   help="keep only the N newest releases' torrents of this mirror in the daemon")
+                   help="also keep the N newest torrents of this mirror in the daemon (by default it keeps "
+                        "what the store keeps: the bases the new and the previous list name, and what --grace protects)")
 
 
 def publish_options(args: argparse.Namespace):  # -> TorrentPublishOptions

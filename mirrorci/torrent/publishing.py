@@ -1,11 +1,17 @@
 """The torrent side of `mirrorci publish`.
 
-1. `prepare` (after the bundle and idx are uploaded, before the refs move): build the
+The torrent carries the chain's base (bundle and index): the large download of a cold
+clone. Increments are small and come over HTTP; a publish that adds an increment
+advertises the base's torrent again, read back from the store (`existing`).
+
+1. `prepare` (after a new base and its idx are uploaded, before the refs move): build the
    torrent with the bundle's public URL as web seed, upload it next to the bundle, and
    in shared-directory mode place the files where the daemon will look for them.
 2. The caller pushes refs/mirrors/bundle/torrent and .../torrent-magnet with the other refs.
-3. `seed` (after the push): hand the torrent to Transmission, wait until it seeds,
-   optionally remove older releases' torrents. Failures there never undo the HTTP mirror.
+3. `seed` (after the push): hand the torrent to Transmission, wait until it seeds, then
+   remove this mirror's torrents the store's retention would delete: those of bases that
+   neither the new list nor the previous one names, added longer ago than the grace period.
+   Failures there never undo the HTTP mirror.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from .. import log
@@ -24,6 +30,7 @@ from . import TorrentError
 from .make import TORRENT_NAME, BuiltTorrent, build, stage, web_seed_base
 
 SEED_MODES = ("required", "optional")
+MAX_TORRENT_BYTES = 16 << 20
 
 
 @dataclass
@@ -35,7 +42,7 @@ class TorrentPublishOptions:
     local_dir: Path | None = None  # ... and as the publisher sees it (default: the same path)
     seed: str = "required"
     seed_timeout: float = 600.0
-    keep: int | None = None
+    keep: int | None = None  # also keep this many of the newest torrents, whatever the retention rule says
 
     @property
     def active(self) -> bool:
@@ -102,6 +109,18 @@ def prepare(
     return prepared
 
 
+def existing(store: Any, key: str, url: str, name: str) -> Prepared:
+    """The base's torrent as an earlier publish uploaded it (its files are already placed and seeded)."""
+    from .make import parse
+
+    size = store.size_of(key)
+    data = store.read_prefix(key, size) if size and size <= MAX_TORRENT_BYTES else None
+    if not data:
+        raise MirrorciError(f"the chain's base has no usable torrent at {key}; publish with --max-chain 0 once")
+    meta = parse(data)
+    return Prepared(BuiltTorrent(data, meta, Path()), key, url, name)
+
+
 def _place(content: Path, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for src in content.iterdir():
@@ -126,8 +145,14 @@ def summary(prepared: Prepared) -> dict[str, Any]:
     }
 
 
-def seed(opts: TorrentPublishOptions, prepared: Prepared) -> dict[str, Any]:
+def seed(
+    opts: TorrentPublishOptions, prepared: Prepared, referenced: Callable[[], set[str]] = set, grace: float = 86400.0,
+) -> dict[str, Any]:
     """Hand the torrent to Transmission and wait for `seeding`. Returns the JSON `seeding` section.
+
+    Then this mirror's other torrents go unless `referenced()` (the info hashes of the bases
+    the previous lists name) holds them, they were added within `grace` seconds, or they are
+    among the `--keep` newest: the rule the store's retention follows for the files.
 
     Raises MirrorciError when seeding failed and --seed is required; otherwise warns.
     """
@@ -165,11 +190,11 @@ def seed(opts: TorrentPublishOptions, prepared: Prepared) -> dict[str, Any]:
             result.update(state="seeding", status=state.status, download_dir=state.download_dir,
                           seconds=round(time.monotonic() - started, 3))
             log.info(f"Transmission is seeding {m.info_hash} from {state.download_dir}")
-            if opts.keep:
-                removed = daemon.keep(f"{LABEL}:{prepared.name}", opts.keep, m.info_hash)
-                result["removed"] = removed
-                if removed:
-                    log.info(f"removed {len(removed)} older release torrent(s) from the daemon (--keep {opts.keep})")
+            keep = {m.info_hash.lower(), *referenced()}
+            removed = retain(daemon, f"{LABEL}:{prepared.name}", keep, grace, opts.keep or 0)
+            result["removed"] = removed
+            if removed:
+                log.info(f"removed {len(removed)} torrent(s) of bases no list names any more from the daemon")
     except TorrentError as exc:
         result["error"] = str(exc)
         message = f"refs/mirrors/* and the HTTP mirror are published, but seeding failed: {exc}"
@@ -177,3 +202,21 @@ def seed(opts: TorrentPublishOptions, prepared: Prepared) -> dict[str, Any]:
             raise MirrorciError(message + "; fix the daemon and publish again, or pass --seed optional") from None
         log.warn(message)
     return result
+
+
+def retain(daemon: Any, name_label: str, keep: set[str], grace: float, newest: int = 0,
+           now: float | None = None) -> list[str]:
+    """Remove the torrents labelled `name_label` that are not in `keep`, not among the `newest`
+    added, and were added at least `grace` seconds ago. Other torrents are never touched; data is
+    deleted only where the daemon fetched it itself (LABEL_FETCHED)."""
+    from .transmission import LABEL_FETCHED
+
+    now = time.time() if now is None else now
+    ours = sorted((s for s in daemon.list() if name_label in s.labels), key=lambda s: (s.added, s.id), reverse=True)
+    protected = {s.hash for s in ours[:newest]} | {h.lower() for h in keep}
+    removed = []
+    for s in ours:
+        if s.hash not in protected and now - s.added >= grace:
+            daemon.remove(s.hash, delete_data=LABEL_FETCHED in s.labels)
+            removed.append(s.hash)
+    return removed

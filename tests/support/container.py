@@ -31,7 +31,7 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("buildah", "podman", "debootstrap", "runc")
-CONTEXT_FILES = ("Dockerfile", ".dockerignore", "README.md", "pyproject.toml", "requirements.lock", "entrypoint.py")
+CONTEXT_FILES = ("Dockerfile", ".dockerignore", "README.md", "LICENSE", "pyproject.toml", "requirements.lock", "entrypoint.py")
 
 # Debian code names the debootstrap base can stand in for.
 _DEBIAN_RELEASES = ("bookworm", "trixie", "bullseye")
