@@ -418,7 +418,9 @@ class _Verifier:
 
 
 def _start_verification(git: Git, opts: CheckoutOptions, attempt: _Attempt, wanted: dict[str, str], head: str) -> _Verifier:
-    scope = "all" if opts.verify == "full" else "relied-on"
+    # --verify full: git's indexing already hashed every pack the clone holds, unless the
+    # runner cache lent its objects (some may have come with a publisher's index).
+    scope = ("all" if attempt.cache_lent else "connected") if opts.verify == "full" else "relied-on"
     return _Verifier(git, sorted(set(wanted.values()) | {head}), head, scope)
 
 

@@ -10,7 +10,11 @@ and hashing `<type> <size>\\0<content>` as git would:
   clone ends with, walked once by `rev-list` (which fails on a missing parent, so
   the history is connected down to its roots), plus every tree and blob of the
   checked-out commit. Trees and blobs of older commits are not hashed.
-- "all" (`--verify full`): every object reachable from those refs.
+- "all" (`--verify full` with objects borrowed from the runner cache): every
+  object reachable from those refs.
+- "connected" (`--verify full` when every pack in the clone was indexed by git,
+  which hashes every object as it indexes): only that every object reachable from
+  those refs is present, as `git clone` checks.
 
 Both walks run at once (and beside the work tree's checkout), one `cat-file`
 each, so the cost is about that of reading the objects once.
@@ -29,10 +33,12 @@ from typing import IO
 from .errors import SourceFailed
 from .gitcmd import Git
 
-SCOPES = ("relied-on", "all")
+SCOPES = ("relied-on", "all", "connected")
 CHUNK = 1 << 20
 # Objects must be read as stored: no replacement objects, no commit-graph shortcuts.
-_CONFIG = ("core.commitGraph=false",)
+# Bounded pack windows and delta cache, as for the work tree: a large pack must not balloon memory.
+_CONFIG = ("core.commitGraph=false", "core.packedGitWindowSize=16m", "core.packedGitLimit=64m",
+           "core.deltaBaseCacheLimit=32m")
 _ENV = {"GIT_NO_REPLACE_OBJECTS": "1"}
 
 
@@ -56,7 +62,7 @@ def walks(tips: Iterable[str], commit: str | None, scope: str) -> list[list[str]
     if scope not in SCOPES:
         raise ValueError(f"unknown verification scope {scope!r}")
     base = ["rev-list", "--objects", "--no-object-names", "--stdin"]
-    if scope == "all":
+    if scope in ("all", "connected"):
         return [base]
     runs = [[*base, "--filter=tree:0"]]  # commits and tags (and what tags point at directly)
     if commit:
@@ -68,6 +74,8 @@ def verify(git: Git, tips: Iterable[str], commit: str | None, scope: str = "reli
     """Hash every object in the scope; raise VerificationFailed on the first that is wrong."""
     started = time.monotonic()
     tip_list = sorted(set(tips))
+    if scope == "connected":
+        return _connected(git, tip_list, started)
     runs = walks(tip_list, commit, scope)
     hex_len = len(commit or (tip_list[0] if tip_list else "0" * 40))
     results: list[Verified] = []
@@ -96,6 +104,15 @@ def verify(git: Git, tips: Iterable[str], commit: str | None, scope: str = "reli
         failed = [e for e in errors if isinstance(e, VerificationFailed)]
         raise failed[0] if failed else errors[0]
     return Verified(sum(r.objects for r in results), sum(r.bytes for r in results), time.monotonic() - started)
+
+
+def _connected(git: Git, tips: list[str], started: float) -> Verified:
+    scoped = Git(git.cwd, [*git.config, *_CONFIG], {**git.env, **_ENV})
+    proc = scoped.run("rev-list", "--objects", "--quiet", "--stdin", input="".join(f"{t}\n" for t in tips), check=False)
+    if proc.returncode != 0:
+        detail = _last_line((proc.stderr or b"").decode("utf-8", "replace")) or f"exit code {proc.returncode}"
+        raise VerificationFailed(f"the history is not complete: {detail}")
+    return Verified(0, 0, time.monotonic() - started)
 
 
 def _walk_and_hash(

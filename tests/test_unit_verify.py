@@ -99,3 +99,12 @@ def test_scopes_are_the_documented_walks() -> None:
     assert len(walks(["a" * 40], "b" * 40, "all")) == 1
     with pytest.raises(ValueError):
         walks([], None, "some")
+
+
+def test_connected_scope_only_checks_presence(repo: Path) -> None:
+    head = _git(repo, "rev-parse", "HEAD")
+    assert verify(Git(repo), _tips(repo), head, "connected").objects == 0
+    blob = _git(repo, "rev-parse", "HEAD~2:f0.txt")
+    (repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+    with pytest.raises(VerificationFailed, match="history is not complete"):
+        verify(Git(repo), _tips(repo), head, "connected")
