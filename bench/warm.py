@@ -168,7 +168,8 @@ class Warm:
                                                         "bytes_from_origin", "cache", "timings", "fallbacks",
                                                         "warnings")}
             if method == WARM:
-                want = {"method": "http", "apply_path": "streaming", "final_fetch": False,
+                # The increment is self-contained and pre-indexed: no index-pack on a warm runner.
+                want = {"method": "http", "apply_path": "fast", "final_fetch": False,
                         "bytes_from_mirror": self.incremental_size}
             else:
                 want = {"method": "http", "apply_path": "fast", "final_fetch": False}
