@@ -494,7 +494,7 @@ def _try_sources(
 
     ctx = FetchContext(
         git=git, repo_dir=target, mirrors=mirrors, verify=opts.verify,
-        allow_file_urls=opts.allow_file_urls, s3=opts.s3, timeout=opts.timeout, torrent=opts.torrent,
+        allow_file_urls=opts.allow_file_urls, s3=opts.s3, torrent=opts.torrent,
         deadline=Deadline(opts.timeout, opts.stall_timeout), max_bundle_size=opts.max_bundle_size,
         before_fast_path=release_cache,
     )

@@ -354,20 +354,31 @@ def _make_base(
         t = time.monotonic()
         _upload(store, [(ikey, idx_path, "application/octet-stream"), (bkey, bundle_path, BUNDLE_TYPE)])
         timings["upload"] = time.monotonic() - t
-    entry = BundleEntry(
+    entry = _uploaded_entry(opts, store, name, sha256, bundle_path, idx_path, header, _next_token(earlier))
+    return entry, bundle_path, idx_path, header
+
+
+def _uploaded_entry(
+    opts: PublishOptions, store: Store, name: str, sha256: str, bundle_path: Path, idx_path: Path,
+    header: bundle.BundleHeader, creation_token: int, base_sha256: str = "", parent_sha256: str = "",
+) -> BundleEntry:
+    """The list entry of a bundle and its index, uploaded under their content-addressed keys."""
+    bkey, ikey = chain.bundle_key(name, sha256), chain.idx_key(name, sha256)
+    return BundleEntry(
         id=f"{name}-{sha256[:12]}",
         uri=_url(opts.public_url, store.url_for(bkey), bkey),
-        creation_token=_next_token(earlier),
+        creation_token=creation_token,
         sha256=sha256,
-        size=size,
+        size=bundle_path.stat().st_size,
         pack_checksum=bundle.pack_checksum(bundle_path, header),
         header_size=header.size,
         idx_uri=_url(opts.public_url, store.url_for(ikey), ikey),
         idx_sha256=bundle.file_sha256(idx_path),
         idx_size=idx_path.stat().st_size,
         object_format=header.object_format,
+        base_sha256=base_sha256,
+        parent_sha256=parent_sha256,
     )
-    return entry, bundle_path, idx_path, header
 
 
 def _upload_increment(
@@ -386,20 +397,10 @@ def _upload_increment(
         timings["upload"] = time.monotonic() - t
         log.info(f"increment of {made.objects} objects, {path.stat().st_size} bytes, sha256 {sha256}, "
                  f"on {current.elements[-1].sha256[:12]}")
-    entry = BundleEntry(
-        id=f"{name}-{sha256[:12]}",
-        uri=_url(opts.public_url, store.url_for(bkey), bkey),
-        creation_token=max(int(time.time()), current.elements[-1].creation_token + 1),
-        sha256=sha256,
-        size=path.stat().st_size,
-        pack_checksum=bundle.pack_checksum(path, header),
-        header_size=header.size,
-        idx_uri=_url(opts.public_url, store.url_for(ikey), ikey),
-        idx_sha256=bundle.file_sha256(idx_path),
-        idx_size=idx_path.stat().st_size,
-        object_format=header.object_format,
-        base_sha256=current.base.sha256,
-        parent_sha256=current.elements[-1].sha256,
+    entry = _uploaded_entry(
+        opts, store, name, sha256, path, idx_path, header,
+        max(int(time.time()), current.elements[-1].creation_token + 1),
+        base_sha256=current.base.sha256, parent_sha256=current.elements[-1].sha256,
     )
     return entry, header
 

@@ -34,11 +34,9 @@ class FetchContext:
     verify: str = "auto"  # "auto": fast path when an index is published; "full": always index-pack
     allow_file_urls: bool = False
     s3: S3Options = field(default_factory=S3Options)
-    timeout: float = 60.0
     deadline: Deadline = field(default_factory=Deadline)  # this method's attempt; see deadline.py
     max_bundle_size: int = 64 << 30  # a list entry claiming more is refused before any download
     have_bundle: Callable[[str], bool] = lambda sha256: False  # the runner's cache, if any
-    fallbacks: list[dict[str, str]] = field(default_factory=list)
     torrent: Any = None  # torrent.TorrentOptions for the torrent method
     # Called before a pack is installed with the publisher's index (the fast path): such a
     # pack must be alone in the object store (the checkout stops lending the cache).
