@@ -34,6 +34,7 @@ from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
 from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs, with_retries
 from .s3config import S3Options
+from .ssh import SshOptions
 from .sources import SOURCES, FetchContext, Fetched, parse_preference
 from .sources.git_mirror import drop_mirror_refs
 from .verify import Verified
@@ -72,6 +73,18 @@ class CheckoutOptions:
     persist_credentials: bool = False
     clean: bool = False  # empty a non-empty --path first, as actions/checkout does
     torrent: Any = None  # sources.torrent.TorrentOptions (daemon, time limit, client)
+    commit: str | None = None  # leave this commit checked out (a CI event's), `ref` naming its branch
+    fetch_depth: int = 0  # history fetched from origin when no mirror was used (0: all)
+    fetch_tags: bool = True
+    filter: str | None = None  # partial-clone filter for what comes from origin
+    sparse_checkout: list[str] = field(default_factory=list)
+    sparse_cone: bool = True
+    submodules: str = "false"  # false, true (one level) or recursive
+    lfs: bool = False
+    ssh: SshOptions = field(default_factory=SshOptions)
+    show_progress: bool = True
+    set_safe_directory: bool = False
+    same_owner_as: Path | None = None
 
 
 @dataclass

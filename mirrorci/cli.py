@@ -25,6 +25,7 @@ from .chain import DEFAULT_COLLAPSE_FRACTION, DEFAULT_MAX_CHAIN
 from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT
 from .errors import MirrorciError
 from .retention import DEFAULT_GRACE
+from .ssh import SshOptions
 from .s3config import ADDRESSING_STYLES, CHECKSUM_MODES, S3Options
 from .torrent import cliopts as torrent_cli
 
@@ -32,6 +33,7 @@ from .torrent import cliopts as torrent_cli
 DEFAULT_MAX_BUNDLE_SIZE = 64 << 30  # the same as CheckoutOptions' default
 TOKEN_ENV = "MIRRORCI_TOKEN"
 TOKEN_USER_ENV = "MIRRORCI_TOKEN_USER"
+SSH_KEY_ENV = "MIRRORCI_SSH_KEY"
 
 
 def _add_s3_options(p: argparse.ArgumentParser) -> None:
@@ -96,6 +98,16 @@ def _token() -> dict[str, str]:
     return {"token": token, "token_user": os.environ.get(TOKEN_USER_ENV, "").strip() or DEFAULT_TOKEN_USER}
 
 
+def _ssh(args: argparse.Namespace) -> SshOptions:
+    """The private key comes from the environment only, like the token."""
+    key = os.environ.get(SSH_KEY_ENV, "").strip()
+    if key:
+        for line in key.splitlines():
+            log.mask(line.strip())
+    return SshOptions(key=key or None, known_hosts=args.ssh_known_hosts or "", strict=not args.no_ssh_strict,
+                      user=args.ssh_user)
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line that says what to change, not a wall of usage text."""
 
@@ -154,7 +166,35 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-bundle-size", type=_size, default=DEFAULT_MAX_BUNDLE_SIZE, metavar="SIZE",
                    help="refuse a bundle the mirror list says is larger: bytes, or with a suffix like 500M or 20G "
                         "(default 64G)")
-    c.add_argument("--clean", action="store_true", help="empty a non-empty --path first (as actions/checkout does)")
+    c.add_argument("--clean", action="store_true",
+                   help="a non-empty --path: update a clone of the same origin in place (fetch, reset --hard, "
+                        "clean -ffdx), or replace whatever else it holds (as actions/checkout does)")
+    c.add_argument("--commit", metavar="OID",
+                   help="leave this commit checked out (the CI event's), with --ref naming its branch or ref")
+    c.add_argument("--fetch-depth", type=_non_negative(int), default=0, metavar="N",
+                   help="commits of history to fetch when the checkout falls back to origin (0: all). A mirror "
+                        "always gives the full history: it costs origin nothing")
+    c.add_argument("--no-tags", action="store_true", help="leave no tags in the clone (as git clone --no-tags)")
+    c.add_argument("--filter", metavar="SPEC",
+                   help="partial-clone filter (e.g. blob:none) for what comes from origin; a mirror's history is whole")
+    c.add_argument("--sparse-checkout", action="append", default=[], metavar="PATTERN",
+                   help="check out only these paths (repeatable; directories in cone mode)")
+    c.add_argument("--no-sparse-checkout-cone", action="store_true",
+                   help="--sparse-checkout patterns are gitignore-style patterns, not directories")
+    c.add_argument("--submodules", choices=("false", "true", "recursive"), default="false",
+                   help="check out submodules (true: one level; recursive: all), each through its own origin's mirrors")
+    c.add_argument("--lfs", action="store_true",
+                   help="download Git LFS files: from the mirror's LFS objects, the rest from origin's LFS server")
+    c.add_argument("--ssh-known-hosts", metavar="LINES",
+                   help="known_hosts lines for an ssh origin (the key itself is read from MIRRORCI_SSH_KEY)")
+    c.add_argument("--no-ssh-strict", action="store_true",
+                   help="do not check the ssh origin's host key (StrictHostKeyChecking=no)")
+    c.add_argument("--ssh-user", default="git", help="user for an owner/name repository reached over ssh (default git)")
+    c.add_argument("--no-progress", action="store_true", help="no progress output (a terminal shows it by default)")
+    c.add_argument("--set-safe-directory", action="store_true",
+                   help="add the clone to safe.directory in the global git config (for later steps as another user)")
+    c.add_argument("--same-owner-as", type=Path, metavar="DIR",
+                   help="when run as root, give the clone's files to DIR's owner (a container writing a runner's workspace)")
     c.add_argument("--persist-credentials", action="store_true",
                    help="keep the origin token (MIRRORCI_TOKEN) in the clone's config for later git commands")
     c.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -227,6 +267,10 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
             max_bundle_size=args.max_bundle_size, s3=_s3(args), clean=args.clean,
             persist_credentials=args.persist_credentials, **_token(),
             torrent=torrent_cli.checkout_options(args),
+            commit=args.commit, fetch_depth=args.fetch_depth, fetch_tags=not args.no_tags, filter=args.filter,
+            sparse_checkout=args.sparse_checkout, sparse_cone=not args.no_sparse_checkout_cone,
+            submodules=args.submodules, lfs=args.lfs, ssh=_ssh(args), show_progress=not args.no_progress,
+            set_safe_directory=args.set_safe_directory, same_owner_as=args.same_owner_as,
         ))
         log.info(f"checked out {outcome.head} in {outcome.path} via {outcome.method}"
                  f"{'' if outcome.final_fetch else ' (no fetch from origin needed)'}")
