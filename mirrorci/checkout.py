@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import auth, log, verify
+from . import auth, lfs, log, submodules, verify
 from .auth import DEFAULT_TOKEN_USER
 from .cache import ObjectCache
 from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT, Deadline
@@ -104,6 +104,8 @@ class CheckoutResult:
     cache: str | None = None  # what the runner's cache saved, if anything
     verified: dict[str, Any] | None = None  # what was hashed before the clone was declared good
     credentials_file: str | None = None  # with --persist-credentials: the config file the clone includes
+    lfs: dict[str, Any] | None = None  # with --lfs: where the LFS objects came from
+    submodules: list[dict[str, Any]] = field(default_factory=list)  # per submodule: path, commit, method, bytes
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -224,6 +226,7 @@ class _Attempt:
     foreign: bool = False  # objects from a mirror or the cache are in the clone
     fast_pack: bool = False  # a pack with the publisher's index (not hashed by git) was installed
     covered: list[str] = field(default_factory=list)
+    mirrors: MirrorSet | None = None  # origin's mirror list, once read
 
 
 def checkout(opts: CheckoutOptions) -> CheckoutResult:
@@ -277,6 +280,7 @@ def _run_with(
         _fall_back_after(exc, attempt, target, result)
         attempt = _Attempt(use_mirrors=False, cache=cache)
         _fill(opts, prefer, target, result, remote, origin_env, attempt, clock, lend_cache=False)
+    _after_worktree(opts, target, origin_env, attempt, result)
     if opts.token and opts.persist_credentials:
         # Only now: every request to a mirror is over, so none could have read it from the clone's config.
         result.credentials_file = auth.persist(Git(target), opts.remote_url, opts.token, opts.token_user)
@@ -286,6 +290,18 @@ def _run_with(
             log.info(f"{packs} new pack(s) kept in {cache.root}")
             clock.lap("cache")
     result.timings["total"] = time.monotonic() - started
+
+
+def _after_worktree(opts: CheckoutOptions, target: Path, origin_env: dict[str, str], attempt: _Attempt,
+                    result: CheckoutResult) -> None:
+    """What actions/checkout does once the work tree is there: LFS files, then submodules."""
+    if opts.lfs:
+        with log.group("Fetching LFS objects"):
+            settings = lfs.LfsSettings(allow_file_urls=opts.allow_file_urls, timeout=opts.timeout,
+                                       stall_timeout=opts.stall_timeout, show_progress=opts.show_progress)
+            result.lfs = lfs.fill_worktree(Git(target), origin_env, attempt.mirrors, settings)
+    if opts.submodules != "false":
+        result.submodules = submodules.update(opts, target, recursive=opts.submodules == "recursive")
 
 
 def _fall_back_after(exc: MirrorciError, attempt: _Attempt, target: Path, result: CheckoutResult) -> None:
@@ -331,7 +347,7 @@ def _fill(
         result.method = "cache"
         result.cache = "every tip origin advertised is in the cache"
     elif attempt.use_mirrors:
-        mirrors = _load_mirrors(origin, opts, remote, result)
+        mirrors = attempt.mirrors = _load_mirrors(origin, opts, remote, result)
         clock.lap("mirror_list")
         chain = mirrors.bundle_list.chain() if mirrors.bundle_list else []
         if attempt.cache_lent and cache and chain and not mirrors.bundle_list.plan(cache.has_bundle):
