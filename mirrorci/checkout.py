@@ -1,57 +1,46 @@
 """Fast checkout: objects from a mirror, the rest (if any) from origin, a normal clone at the end.
 
 1. List origin's refs (first contact); read the mirror blobs (cached by blob id).
-2. Try the mirror methods in order of preference; each failure is a recorded fallback.
-3. If the mirror already holds every branch and tag tip origin advertised, write the
-   refs and skip the final fetch; otherwise fetch what is missing from origin, with
-   the mirror's tips as haves.
+2. Use what is already here (a clone of the same origin in --path, the runner cache),
+   else try the mirror methods in order of preference; each failure is a recorded fallback.
+3. If the clone now holds every branch and tag tip origin advertised, write the refs
+   and skip the final fetch; otherwise fetch what is missing from origin, with the
+   mirror's tips as haves (or, with no mirror at all, what --fetch-depth and --filter ask).
 4. Leave what `git clone` would: origin remote, remote-tracking branches, tags,
-   HEAD, and the requested ref checked out.
+   HEAD, and the requested ref checked out; then LFS files and submodules.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
-import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import auth, lfs, log, submodules, verify
+from . import auth, lfs, log, origin_fetch, ownership, refnames, submodules, worktree
 from .auth import DEFAULT_TOKEN_USER
 from .cache import ObjectCache
 from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT, Deadline
 from .errors import GitError, MirrorciError, SourceFailed, Terminated, UsageError
 from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
-from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs, with_retries
+from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs
 from .s3config import S3Options
 from .ssh import SshOptions
 from .sources import SOURCES, FetchContext, Fetched, parse_preference
 from .sources.git_mirror import drop_mirror_refs
-from .verify import Verified
+from .target import Target, empty_dir, record_bundles, recorded_bundles
 
 HAVE_PREFIX = "refs/mirrorci/have/"
 DEFAULT_MAX_BUNDLE_SIZE = 64 << 30  # 64 GiB: far above any real repository, far below a disk-filling claim
-FETCH_REFSPECS = ("+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*")
 VERIFY_MODES = ("auto", "full")
-# Writing the work tree is the one step a mirror cannot shorten: use every core for it,
-# and bound git's pack windows and delta cache so a large pack does not balloon memory.
-WORKTREE_CONFIG = (
-    "checkout.workers=0",
-    "checkout.thresholdForParallelism=1000",
-    "core.packedGitWindowSize=16m",
-    "core.packedGitLimit=64m",
-    "core.deltaBaseCacheLimit=32m",
-)
+SUBMODULE_MODES = ("false", "true", "recursive")
 
 
 @dataclass
@@ -101,7 +90,8 @@ class CheckoutResult:
     head: str = ""
     ref: str = ""
     detached: bool = False
-    cache: str | None = None  # what the runner's cache saved, if anything
+    cache: str | None = None  # what the runner's cache or the reused workspace saved, if anything
+    workspace: str = "new"  # new, reused (a clone of the same origin updated in place) or replaced (why)
     verified: dict[str, Any] | None = None  # what was hashed before the clone was declared good
     credentials_file: str | None = None  # with --persist-credentials: the config file the clone includes
     lfs: dict[str, Any] | None = None  # with --lfs: where the LFS objects came from
@@ -120,72 +110,6 @@ def default_path(url: str) -> Path:
     """Like `git clone`: the last path component without `.git`."""
     tail = re.split(r"[/:]", urlsplit(url).path.rstrip("/") if urlsplit(url).scheme else url.rstrip("/"))[-1]
     return Path(re.sub(r"\.git$", "", tail) or "repo")
-
-
-def _empty_dir(path: Path) -> None:
-    for child in path.iterdir():
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-
-
-class _Target:
-    """The --path directory, and how to put it back as it was if the checkout does not finish.
-
-    With --clean, what the directory held is moved aside (same file system, so a
-    rename) and only deleted once the checkout succeeded.
-    """
-
-    def __init__(self, path: Path, clean: bool) -> None:
-        self.path = path
-        self.created = False
-        self.aside: Path | None = None
-        if path.exists():
-            if not path.is_dir():
-                raise UsageError(f"--path {path}: exists and is not a directory; choose another path")
-            if any(path.iterdir()):
-                if not clean:
-                    raise UsageError(f"--path {path}: exists and is not an empty directory; choose another path, empty it, or pass --clean")
-                self.aside = self._move_aside(path)
-        else:
-            path.mkdir(parents=True)
-            self.created = True
-
-    @staticmethod
-    def _move_aside(path: Path) -> Path | None:
-        """Move the contents next to the directory; where that is impossible (a mount point such as
-        a container's workspace, a read-only parent), delete them in place as actions/checkout does."""
-        try:
-            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.mirrorci-old-", dir=path.parent))
-        except OSError:
-            _empty_dir(path)
-            return None
-        try:
-            for child in list(path.iterdir()):
-                os.replace(child, aside / child.name)
-        except OSError as exc:
-            log.info(f"--clean: cannot keep the old contents aside ({exc.strerror}); deleting them")
-            for child in list(aside.iterdir()):
-                try:
-                    os.replace(child, path / child.name)
-                except OSError:
-                    pass
-            shutil.rmtree(aside, ignore_errors=True)
-            _empty_dir(path)
-            return None
-        return aside
-
-    def restore(self) -> None:
-        if self.created:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return
-        _empty_dir(self.path)
-        if self.aside:
-            for child in self.aside.iterdir():
-                os.replace(child, self.path / child.name)
-            self.aside.rmdir()
-
-    def commit(self) -> None:
-        if self.aside:
-            shutil.rmtree(self.aside, ignore_errors=True)
 
 
 @contextmanager
@@ -222,33 +146,60 @@ class _Attempt:
 
     use_mirrors: bool
     cache: ObjectCache | None
+    reused: bool = False  # filling a clone that was already in --path (objects, refs, index)
     cache_lent: bool = False
-    foreign: bool = False  # objects from a mirror or the cache are in the clone
+    foreign: bool = False  # objects from a mirror, the cache or the old workspace are in the clone
     fast_pack: bool = False  # a pack with the publisher's index (not hashed by git) was installed
-    covered: list[str] = field(default_factory=list)
+    covered: list[str] = field(default_factory=list)  # sha256 of the chain's bundles the clone holds
     mirrors: MirrorSet | None = None  # origin's mirror list, once read
+    have_bundle: Callable[[str], bool] = lambda sha256: False  # bundles already here (cache, workspace)
+
+    @property
+    def local_objects(self) -> str | None:
+        """Where objects were before any download: "workspace", "cache" or None."""
+        return "workspace" if self.reused else "cache" if self.cache_lent else None
+
+
+def _validate(opts: CheckoutOptions) -> None:
+    if opts.verify not in VERIFY_MODES:
+        raise UsageError(f"--verify must be one of {', '.join(VERIFY_MODES)}")
+    if opts.commit and not refnames.OID.fullmatch(opts.commit):
+        raise UsageError(f"--commit {opts.commit!r}: give a full commit id (40 or 64 hex digits)")
+    if opts.submodules not in SUBMODULE_MODES:
+        raise UsageError(f"--submodules must be one of {', '.join(SUBMODULE_MODES)}")
+    if opts.fetch_depth < 0:
+        raise UsageError("--fetch-depth: give 0 (the whole history) or a positive number of commits")
+    if opts.filter is not None and not re.fullmatch(r"[a-z]+(:[A-Za-z0-9=+._-]+)?", opts.filter):
+        raise UsageError(f"--filter {opts.filter!r}: give a git filter spec such as blob:none or tree:0")
+    bad = [p for p in opts.sparse_checkout if not p.strip() or "\n" in p]
+    if bad:
+        raise UsageError("--sparse-checkout: give one non-empty path or pattern per value")
 
 
 def checkout(opts: CheckoutOptions) -> CheckoutResult:
-    if opts.verify not in VERIFY_MODES:
-        raise UsageError(f"--verify must be one of {', '.join(VERIFY_MODES)}")
+    _validate(opts)
     torrent = opts.torrent
     prefer = parse_preference(opts.prefer, bool(torrent and (torrent.transmission or torrent.client != "auto")))
     opts.s3.validate()
     target_path = (opts.path or default_path(opts.remote_url)).absolute()
     result = CheckoutResult(path=str(target_path))
     with _termination_unwinds():
-        target = _Target(target_path, opts.clean)
+        target = Target(target_path, opts.clean, opts.remote_url)
+        result.workspace = target.state
         try:
-            _run(opts, prefer, target_path, result)
+            _run(opts, prefer, target, result)
         except BaseException:
             target.restore()
             raise
         target.commit()
+    if opts.set_safe_directory:
+        ownership.trust(target_path)
+    if opts.same_owner_as:
+        ownership.give_to_owner_of(opts.same_owner_as, target_path)
     return result
 
 
-def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: CheckoutResult) -> None:
+def _run(opts: CheckoutOptions, prefer: list[str], target: Target, result: CheckoutResult) -> None:
     if not opts.cache_dir:
         return _run_with(opts, prefer, target, result, None)
     with ObjectCache(opts.cache_dir).locked() as cache:
@@ -256,13 +207,13 @@ def _run(opts: CheckoutOptions, prefer: list[str], target: Path, result: Checkou
 
 
 def _run_with(
-    opts: CheckoutOptions, prefer: list[str], target: Path, result: CheckoutResult, cache: ObjectCache | None
+    opts: CheckoutOptions, prefer: list[str], target: Target, result: CheckoutResult, cache: ObjectCache | None
 ) -> None:
     started = time.monotonic()
     clock = _Clock(result.timings)
     origin_env = auth.origin_env(opts.remote_url, opts.token, opts.token_user)
     with log.group(f"Listing refs of {log.redact_url(opts.remote_url)}"):
-        remote = ls_remote(Git(target, env=origin_env), opts.remote_url)
+        remote = ls_remote(Git(target.path, env=origin_env), opts.remote_url)
         if not remote.tips():
             raise MirrorciError(f"{log.redact_url(opts.remote_url)} has no branches or tags to check out")
         clock.lap("ls_remote")
@@ -271,25 +222,40 @@ def _run_with(
         cache = None
     if opts.no_mirrors:
         result.fallbacks.append({"method": "all", "reason": "--no-mirrors given"})
-    attempt = _Attempt(use_mirrors=not opts.no_mirrors, cache=cache)
+    attempt = _first_attempt(opts, target, cache)
     try:
-        _fill(opts, prefer, target, result, remote, origin_env, attempt, clock)
+        _fill(opts, prefer, target.path, result, remote, origin_env, attempt, clock)
     except (SourceFailed, GitError) as exc:
         if not attempt.foreign:
             raise  # origin itself failed: nothing to fall back to
-        _fall_back_after(exc, attempt, target, result)
+        _fall_back_after(exc, attempt, target.path, result)
         attempt = _Attempt(use_mirrors=False, cache=cache)
-        _fill(opts, prefer, target, result, remote, origin_env, attempt, clock, lend_cache=False)
-    _after_worktree(opts, target, origin_env, attempt, result)
+        _fill(opts, prefer, target.path, result, remote, origin_env, attempt, clock, lend_cache=False)
+    record_bundles(target.path / ".git", attempt.covered)
+    _after_worktree(opts, target.path, origin_env, attempt, result)
     if opts.token and opts.persist_credentials:
         # Only now: every request to a mirror is over, so none could have read it from the clone's config.
-        result.credentials_file = auth.persist(Git(target), opts.remote_url, opts.token, opts.token_user)
-    if cache:
+        result.credentials_file = auth.persist(Git(target.path), opts.remote_url, opts.token, opts.token_user)
+    if cache and not attempt.reused:
         with log.group("Updating the cache"):
-            packs = cache.absorb(target / ".git", opts.remote_url, remote.tips(), attempt.covered, replace=attempt.fast_pack)
+            packs = cache.absorb(target.path / ".git", opts.remote_url, remote.tips(), attempt.covered,
+                                 replace=attempt.fast_pack)
             log.info(f"{packs} new pack(s) kept in {cache.root}")
             clock.lap("cache")
     result.timings["total"] = time.monotonic() - started
+
+
+def _first_attempt(opts: CheckoutOptions, target: Target, cache: ObjectCache | None) -> _Attempt:
+    """A clone updated in place knows which bundles it holds; otherwise the cache does."""
+    attempt = _Attempt(use_mirrors=not opts.no_mirrors, cache=cache, reused=target.reused)
+    if target.reused:
+        held = recorded_bundles(target.path / ".git")
+        attempt.have_bundle = held.__contains__
+        attempt.covered = sorted(held)
+        attempt.foreign = True
+    elif cache:
+        attempt.have_bundle = cache.has_bundle
+    return attempt
 
 
 def _after_worktree(opts: CheckoutOptions, target: Path, origin_env: dict[str, str], attempt: _Attempt,
@@ -305,7 +271,7 @@ def _after_worktree(opts: CheckoutOptions, target: Path, origin_env: dict[str, s
 
 
 def _fall_back_after(exc: MirrorciError, attempt: _Attempt, target: Path, result: CheckoutResult) -> None:
-    """A mirror's or the cache's objects failed: undo everything and start again from origin alone."""
+    """A mirror's, the cache's or the old workspace's objects failed: undo everything and start again from origin alone."""
     used = result.method
     reason = log.redact(str(exc))
     result.fallbacks.append({"method": used, "reason": reason})
@@ -313,7 +279,9 @@ def _fall_back_after(exc: MirrorciError, attempt: _Attempt, target: Path, result
     if attempt.cache and attempt.cache_lent and attempt.cache.implicated(getattr(exc, "oid", None)):
         attempt.cache.quarantine(reason)
         result.warnings.append(f"the runner cache failed verification and was set aside: {reason}")
-    _empty_dir(target)
+    empty_dir(target)
+    if attempt.reused:
+        result.workspace = f"replaced ({reason})"
     result.method, result.mirror_uri, result.apply_path, result.cache = "origin", None, None, None
     result.bytes_from_mirror = result.bytes_from_origin = 0
     result.verified = None
@@ -324,149 +292,177 @@ def _object_format(remote: RemoteRefs) -> str:
     return "sha256" if len(next(iter(remote.tips().values()))) == 64 else "sha1"
 
 
+def _prepare(git: Git, opts: CheckoutOptions, remote: RemoteRefs, attempt: _Attempt, lend_cache: bool) -> None:
+    """A new repository (or the old clone, its local branches gone), configured as `git clone` leaves it."""
+    if attempt.reused:
+        _drop_local_branches(git)
+    else:
+        git.run("init", "--quiet", f"--object-format={_object_format(remote)}")
+    git.run("config", "remote.origin.url", opts.remote_url)
+    git.run("config", "remote.origin.fetch", origin_fetch.BRANCHES)
+    if not opts.fetch_tags:
+        git.run("config", "remote.origin.tagOpt", "--no-tags")
+    elif attempt.reused:
+        git.ok("config", "--unset", "remote.origin.tagOpt")
+    if attempt.cache and lend_cache and not attempt.reused:
+        attempt.cache.lend_to(git.git_path("."))
+        attempt.cache_lent = attempt.foreign = True
+
+
+def _drop_local_branches(git: Git) -> None:
+    """actions/checkout's cleanup of a reused clone: HEAD detached, local branches and mirrorci refs gone."""
+    head = git.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).stdout.decode().strip()
+    if head:
+        git.run("update-ref", "--no-deref", "HEAD", head)
+    stale = git.out("for-each-ref", "--format=%(refname)", "refs/heads/", "refs/mirrorci/").split()
+    _update_refs(git, {}, stale)
+
+
+def _wanted(opts: CheckoutOptions, remote: RemoteRefs) -> dict[str, str]:
+    """The branch and tag tips the clone ends with (tags only when wanted, or the one checked out)."""
+    ref_tag = _ref_tag(opts, remote)
+    return {ref: oid for ref, oid in remote.tips().items()
+            if opts.fetch_tags or not ref.startswith("refs/tags/") or ref == ref_tag}
+
+
+def _ref_tag(opts: CheckoutOptions, remote: RemoteRefs) -> str | None:
+    full = refnames.resolve_ref(opts.ref, remote) if opts.ref else None
+    return full if full and full.startswith("refs/tags/") else None
+
+
 def _fill(
     opts: CheckoutOptions, prefer: list[str], target: Path, result: CheckoutResult, remote: RemoteRefs,
     origin_env: dict[str, str], attempt: _Attempt, clock: _Clock, lend_cache: bool = True,
 ) -> None:
-    """One pass: objects from the cache or a mirror (if allowed), the rest from origin, then verify and check out."""
+    """One pass: objects from the workspace, the cache or a mirror (if allowed), the rest from origin,
+    then verify and check out."""
     git = Git(target)
-    git.run("init", "--quiet", f"--object-format={_object_format(remote)}")
-    git.run("config", "remote.origin.url", opts.remote_url)
-    git.run("config", "remote.origin.fetch", FETCH_REFSPECS[0])
+    _prepare(git, opts, remote, attempt, lend_cache)
     origin = git.with_env(origin_env)
-    cache = attempt.cache
-    if cache and lend_cache:
-        cache.lend_to(target / ".git")
-        attempt.cache_lent = attempt.foreign = True
-    wanted = remote.tips()
-    commit = _wanted_commit(opts.ref, remote)
+    wanted = _wanted(opts, remote)
+    commit = opts.commit or refnames.wanted_commit(opts.ref, remote)
     needed = set(wanted.values()) | ({commit} if commit else set())
-
-    fetched: Fetched | None = None
-    if attempt.cache_lent and not _missing(git, needed):
-        result.method = "cache"
-        result.cache = "every tip origin advertised is in the cache"
-    elif attempt.use_mirrors:
-        mirrors = attempt.mirrors = _load_mirrors(origin, opts, remote, result)
-        clock.lap("mirror_list")
-        chain = mirrors.bundle_list.chain() if mirrors.bundle_list else []
-        if attempt.cache_lent and cache and chain and not mirrors.bundle_list.plan(cache.has_bundle):
-            result.method = "cache"
-            result.cache = "the newest bundle is already in the cache; only newer objects come from origin"
-        elif mirrors.empty:
-            result.fallbacks.append({"method": "all", "reason": "origin advertises no usable mirror under refs/mirrors/"})
-        else:
-            fetched = _try_sources(git, target, opts, prefer, mirrors, result, attempt)
-            if fetched:
-                attempt.foreign = True
-                # A base installed with its published index while the cache was not lent: the
-                # clone is self-contained, and its packs replace the cache's (see cache.py).
-                attempt.fast_pack = "fast" in fetched.apply_path and not attempt.cache_lent
-                if fetched.sha256 and fetched.sha256 in [b.sha256 for b in chain]:
-                    # The cache will hold the chain up to the last bundle applied.
-                    upto = [b.sha256 for b in chain].index(fetched.sha256) + 1
-                    attempt.covered = [b.sha256 for b in chain[:upto]]
-        clock.lap("mirror")
-
+    fetched = _gather(git, target, opts, prefer, remote, result, attempt, needed, origin)
+    clock.lap("mirror")
     try:
         if fetched:
-            result.method = fetched.method
-            result.mirror_uri = fetched.uri
-            result.apply_path = fetched.apply_path or None
-            result.bytes_from_mirror = fetched.bytes
             _write_haves(git, fetched.tips.values())
         drop_mirror_refs(git)
-        missing = _missing(git, needed)
-        if missing:
-            result.final_fetch_reason = (
-                f"origin has {len(missing)} tip(s) the mirror lacks" if fetched
-                else f"origin has {len(missing)} tip(s) the cache lacks" if result.method == "cache"
-                else "no mirror was used"
-            )
-            with log.group("Fetching the rest from origin"):
-                before = git.pack_bytes()
-                fetch_git = Git(target, config=("fetch.unpackLimit=1",), env=origin.env)
-                where = log.redact_url(opts.remote_url)
-                with_retries(lambda: fetch_git.run("fetch", "--quiet", "--prune", "--no-tags", "origin", *FETCH_REFSPECS),
-                             f"fetching from {where}")
-                if commit and not _has_objects(git, [commit]):
-                    source = _extra_ref(opts.ref, remote) or commit
-                    with_retries(lambda: fetch_git.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "origin", source),
-                                 f"fetching {source} from {where}")
-                result.bytes_from_origin = git.pack_bytes() - before
-                log.info(f"{result.bytes_from_origin} bytes from origin")
-        else:
-            result.final_fetch = False
-            result.final_fetch_reason = f"the {'mirror' if fetched else 'cache'} holds every branch and tag origin advertised"
-            log.info(f"{result.final_fetch_reason}: no fetch from origin")
-            _write_refs(git, {_tracking_name(ref): oid for ref, oid in wanted.items()})
+        _complete_from_origin(git, origin, opts, remote, result, attempt, wanted, commit, fetched)
         clock.lap("final_fetch")
     finally:
         git.delete_refs(HAVE_PREFIX)
-
     with log.group("Checking out"):
-        _set_head(git, opts.ref, remote, result)
-        head = git.out("rev-parse", "HEAD")
-        if attempt.foreign and commit and not _extra_ref(opts.ref, remote):
-            _check_origin_serves(git, origin, opts.remote_url, head, opts.ref or head)
-        verifier = _start_verification(git, opts, attempt, wanted, head) if attempt.foreign else None
-        Git(target, config=WORKTREE_CONFIG).run("read-tree", "-u", "--reset", "HEAD")
-        result.head = head
+        _check_out(git, origin, opts, remote, result, attempt, wanted, commit)
         clock.lap("checkout")
-        if verifier:
-            result.verified = verifier.result()
-            clock.lap("verify")
-            log.info(
-                f"verified {result.verified['objects']} objects ({result.verified['scope']}) "
-                f"in {result.verified['seconds']:.2f} s"
-            )
 
 
-class _Verifier:
-    """Verification on the side, while the work tree is written: the two read the same objects."""
+def _gather(
+    git: Git, target: Path, opts: CheckoutOptions, prefer: list[str], remote: RemoteRefs, result: CheckoutResult,
+    attempt: _Attempt, needed: set[str], origin: Git,
+) -> Fetched | None:
+    """Objects from what is already here, else from the first mirror method that works."""
+    local = attempt.local_objects
+    if local and not _missing(git, needed):
+        result.method = local
+        result.cache = f"every tip origin advertised is in the {local}"
+        if opts.lfs and attempt.use_mirrors:
+            attempt.mirrors = _load_mirrors(origin, opts, remote, result)
+        return None
+    if not attempt.use_mirrors:
+        return None
+    mirrors = attempt.mirrors = _load_mirrors(origin, opts, remote, result)
+    chain = mirrors.bundle_list.chain() if mirrors.bundle_list else []
+    if local and chain and mirrors.bundle_list and not mirrors.bundle_list.plan(attempt.have_bundle):
+        result.method = local
+        result.cache = f"the newest bundle is already in the {local}; only newer objects come from origin"
+        return None
+    if mirrors.empty:
+        result.fallbacks.append({"method": "all", "reason": "origin advertises no usable mirror under refs/mirrors/"})
+        return None
+    fetched = _try_sources(git, target, opts, prefer, mirrors, result, attempt)
+    if not fetched:
+        return None
+    attempt.foreign = True
+    # A base installed with its published index while the cache was not lent: the
+    # clone is self-contained, and its packs replace the cache's (see cache.py).
+    attempt.fast_pack = "fast" in fetched.apply_path and not attempt.cache_lent and not attempt.reused
+    shas = [b.sha256 for b in chain]
+    if fetched.sha256 and fetched.sha256 in shas:
+        # The clone (and the cache) hold the chain up to the last bundle applied.
+        attempt.covered = shas[:shas.index(fetched.sha256) + 1]
+    result.method, result.mirror_uri = fetched.method, fetched.uri
+    result.apply_path, result.bytes_from_mirror = fetched.apply_path or None, fetched.bytes
+    return fetched
 
-    def __init__(self, git: Git, tips: list[str], commit: str, scope: str) -> None:
-        self.scope = scope
-        self.outcome: Verified | BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(git, tips, commit), daemon=True)
-        self.thread.start()
 
-    def _run(self, git: Git, tips: list[str], commit: str) -> None:
-        try:
-            self.outcome = verify.verify(git, tips, commit, self.scope)
-        except BaseException as exc:
-            self.outcome = exc
-
-    def result(self) -> dict[str, Any]:
-        self.thread.join()
-        if isinstance(self.outcome, BaseException):
-            raise self.outcome
-        assert self.outcome is not None
-        return {"scope": self.scope, "objects": self.outcome.objects, "bytes": self.outcome.bytes,
-                "seconds": round(self.outcome.seconds, 3)}
-
-
-def _start_verification(git: Git, opts: CheckoutOptions, attempt: _Attempt, wanted: dict[str, str], head: str) -> _Verifier:
-    # --verify full: git's indexing already hashed every pack the clone holds, unless the
-    # runner cache lent its objects (some may have come with a publisher's index).
-    scope = ("all" if attempt.cache_lent else "connected") if opts.verify == "full" else "relied-on"
-    return _Verifier(git, sorted(set(wanted.values()) | {head}), head, scope)
-
-
-def _check_origin_serves(git: Git, origin: Git, url: str, oid: str, ref: str) -> None:
-    """A commit id given with --ref must be one origin can serve, as `git clone` + `git checkout` needs.
-
-    Reachable from a branch or tag origin advertised: fine. Otherwise origin is asked
-    for it by id (a one-commit fetch into a scratch repository), so a commit that only
-    a mirror's bundle holds is never checked out.
-    """
-    if git.out("for-each-ref", "--count=1", "--contains", oid, "--format=%(refname)", "refs/remotes/origin", "refs/tags"):
+def _complete_from_origin(
+    git: Git, origin: Git, opts: CheckoutOptions, remote: RemoteRefs, result: CheckoutResult, attempt: _Attempt,
+    wanted: dict[str, str], commit: str | None, fetched: Fetched | None,
+) -> None:
+    """Fetch what the clone still lacks from origin, or write origin's refs when nothing is missing."""
+    shape = origin_fetch.FetchShape(depth=0 if attempt.foreign else opts.fetch_depth, filter=opts.filter,
+                                    tags=opts.fetch_tags)
+    missing = _missing(git, set(wanted.values()) | ({commit} if commit else set()))
+    if not missing:
+        result.final_fetch = False
+        result.final_fetch_reason = f"the {'mirror' if fetched else result.method} holds every branch and tag origin advertised"
+        log.info(f"{result.final_fetch_reason}: no fetch from origin")
+        _sync_refs(git, {refnames.tracking_name(ref): oid for ref, oid in wanted.items()})
         return
-    with tempfile.TemporaryDirectory(prefix="mirrorci-ref-") as tmp:
-        scratch = Git(Path(tmp), env=origin.env)
-        scratch.run("init", "--quiet", "--bare", f"--object-format={'sha256' if len(oid) == 64 else 'sha1'}")
-        if not scratch.ok("fetch", "--quiet", "--depth=1", "--filter=tree:0", "--no-tags", url, oid):
-            raise UsageError(f"--ref {ref}: origin does not have that commit; give a branch, tag or a commit origin serves")
+    result.final_fetch_reason = (
+        f"origin has {len(missing)} tip(s) the mirror lacks" if fetched
+        else f"origin has {len(missing)} tip(s) the {result.method} lacks" if attempt.local_objects
+        else "no mirror was used"
+    )
+    with log.group("Fetching the rest from origin" if attempt.foreign else "Fetching from origin"):
+        before = git.pack_bytes()
+        fetcher = Git(target_of(git), config=("fetch.unpackLimit=1",), env=origin.env)
+        if shape.depth:
+            log.info(f"fetch-depth {shape.depth}: fetching only what the checkout needs from origin")
+            origin_fetch.fetch(fetcher, opts.remote_url, [origin_fetch.shallow_refspec(opts.ref, commit, remote)], shape)
+        else:
+            origin_fetch.fetch(fetcher, opts.remote_url, origin_fetch.full_refspecs(opts.fetch_tags, _ref_tag(opts, remote)), shape)
+            if commit and _missing(git, {commit}):
+                origin_fetch.fetch_object(fetcher, opts.remote_url, refnames.extra_ref(opts.ref, remote) or commit, shape)
+        result.bytes_from_origin = git.pack_bytes() - before
+        log.info(f"{result.bytes_from_origin} bytes from origin")
+
+
+def target_of(git: Git) -> Path:
+    assert git.cwd is not None
+    return git.cwd
+
+
+def _check_out(
+    git: Git, origin: Git, opts: CheckoutOptions, remote: RemoteRefs, result: CheckoutResult, attempt: _Attempt,
+    wanted: dict[str, str], commit: str | None,
+) -> None:
+    """HEAD, sparse patterns, the work tree, and (beside it) verification of whatever origin did not send."""
+    result.ref, result.detached = worktree.set_head(git, opts.ref, opts.commit, remote)
+    head = git.out("rev-parse", "HEAD")
+    if attempt.foreign and commit and not refnames.extra_ref(opts.ref, remote):
+        worktree.check_origin_serves(git, origin, opts.remote_url, head, opts.ref or head)
+    verifier = _start_verification(git, opts, attempt, wanted, head) if attempt.foreign else None
+    worktree.set_sparse(git, opts.sparse_checkout, opts.sparse_cone)
+    # A partial clone reads missing blobs from origin while it writes the work tree.
+    worktree.write(target_of(git), origin.env if opts.filter else {}, attempt.reused)
+    result.head = head
+    if verifier:
+        result.verified = verifier.result()
+        log.info(f"verified {result.verified['objects']} objects ({result.verified['scope']}) "
+                 f"in {result.verified['seconds']:.2f} s")
+
+
+def _start_verification(
+    git: Git, opts: CheckoutOptions, attempt: _Attempt, wanted: dict[str, str], head: str
+) -> worktree.Verifier:
+    # --verify full: git's indexing already hashed every pack the clone holds, unless the
+    # runner cache lent its objects or the clone was already there (some may have come with
+    # a publisher's index).
+    local = attempt.cache_lent or attempt.reused
+    scope = ("all" if local else "connected") if opts.verify == "full" else "relied-on"
+    return worktree.Verifier(git, sorted(set(wanted.values()) | {head}), head, scope)
 
 
 def _write_haves(git: Git, oids: Iterable[str]) -> None:
@@ -475,12 +471,12 @@ def _write_haves(git: Git, oids: Iterable[str]) -> None:
     A bundle's ref names are the mirror's word, not origin's: they are never written
     as refs. Only tips that exist here as commits or tags are kept.
     """
-    wanted = sorted({oid for oid in oids if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", oid)})
+    wanted = sorted({oid for oid in oids if refnames.OID.fullmatch(oid)})
     if not wanted:
         return
     types = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(wanted) + "\n")
     present = [line.split()[0] for line in types.splitlines() if line.endswith((" commit", " tag"))]
-    _write_refs(git, {f"{HAVE_PREFIX}{i}": oid for i, oid in enumerate(present)})
+    _update_refs(git, {f"{HAVE_PREFIX}{i}": oid for i, oid in enumerate(present)})
 
 
 def _load_mirrors(git: Git, opts: CheckoutOptions, remote: RemoteRefs, result: CheckoutResult) -> MirrorSet:
@@ -527,8 +523,7 @@ def _try_sources(
         deadline=Deadline(opts.timeout, opts.stall_timeout), max_bundle_size=opts.max_bundle_size,
         before_fast_path=release_cache,
     )
-    if cache:
-        ctx.have_bundle = cache.has_bundle
+    ctx.have_bundle = attempt.have_bundle
     for name in prefer:
         with log.group(f"Trying the {name} mirror"):
             try:
@@ -554,10 +549,6 @@ def _discard_partial(git: Git) -> None:
         log.warn(f"could not drop a failed mirror's refs: {exc}")
 
 
-def _has_objects(git: Git, oids: list[str]) -> bool:
-    return not _missing(git, set(oids))
-
-
 def _missing(git: Git, oids: set[str]) -> set[str]:
     if not oids:
         return set()
@@ -565,74 +556,15 @@ def _missing(git: Git, oids: set[str]) -> set[str]:
     return {line.split()[0] for line in out.splitlines() if line.endswith(" missing")}
 
 
-def _tracking_name(ref: str) -> str:
-    if ref.startswith("refs/heads/"):
-        return "refs/remotes/origin/" + ref[len("refs/heads/"):]
-    return ref
+def _sync_refs(git: Git, refs: dict[str, str]) -> None:
+    """Exactly origin's branches (as remote-tracking refs) and tags: stale ones of a reused clone go."""
+    present = git.out("for-each-ref", "--format=%(refname)", "refs/remotes/origin/", "refs/tags/").split()
+    stale = [r for r in present if r not in refs and r != "refs/remotes/origin/HEAD"]
+    _update_refs(git, refs, stale)
 
 
-def _write_refs(git: Git, refs: dict[str, str]) -> None:
-    if refs:
-        lines = ["start"] + [f"update {ref} {oid}" for ref, oid in sorted(refs.items())] + ["prepare", "commit"]
-        git.run("update-ref", "--stdin", input="\n".join(lines) + "\n")
-
-
-def _extra_ref(ref: str | None, remote: RemoteRefs) -> str | None:
-    """A full refname origin advertises outside branches and tags (refs/pull/1/merge, ...)."""
-    if ref and ref.startswith("refs/") and ref in remote.refs and not _resolve_ref(ref, remote):
-        return ref
-    return None
-
-
-def _wanted_commit(ref: str | None, remote: RemoteRefs) -> str | None:
-    """The object a --ref needs that is no branch or tag tip: another ref's target, or an object id."""
-    if not ref or _resolve_ref(ref, remote):
-        return None
-    extra = _extra_ref(ref, remote)
-    if extra:
-        return remote.refs[extra]
-    if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", ref):
-        return ref
-    return None
-
-
-def _resolve_ref(ref: str, remote: RemoteRefs) -> str | None:
-    for candidate in (ref, f"refs/heads/{ref}", f"refs/tags/{ref}"):
-        if candidate in remote.tips():
-            return candidate
-    return None
-
-
-def _set_head(git: Git, ref: str | None, remote: RemoteRefs, result: CheckoutResult) -> None:
-    default = remote.head_target if remote.head_target in remote.tips() else None
-    if default:
-        git.run("symbolic-ref", "refs/remotes/origin/HEAD", _tracking_name(default))
-    full = _resolve_ref(ref, remote) if ref else default
-    if ref and not full and not _wanted_commit(ref, remote):
-        raise UsageError(f"--ref {ref!r}: origin has no such branch or tag; give a branch, tag or full commit id")
-    if full and full.startswith("refs/heads/"):
-        branch = full[len("refs/heads/"):]
-        git.run("update-ref", f"refs/heads/{branch}", remote.tips()[full])
-        git.run("symbolic-ref", "HEAD", f"refs/heads/{branch}")
-        git.run("config", f"branch.{branch}.remote", "origin")
-        git.run("config", f"branch.{branch}.merge", full)
-        result.ref = full
-        return
-    if full:  # a tag: detached, as `git clone --branch <tag>` does
-        oid = git.out("rev-parse", "--verify", f"{remote.tips()[full]}^{{commit}}")
-        result.ref = full
-    elif ref:
-        target = _wanted_commit(ref, remote) or ref
-        try:
-            oid = git.out("rev-parse", "--verify", f"{target}^{{commit}}")
-        except GitError:
-            raise UsageError(f"--ref {ref}: origin does not have that commit") from None
-        result.ref = oid
-    else:
-        # No default branch advertised: take the first branch, as a last resort.
-        first = sorted(r for r in remote.tips() if r.startswith("refs/heads/"))
-        if not first:
-            raise MirrorciError("origin advertises no branch; pass --ref with a tag or commit")
-        return _set_head(git, first[0][len("refs/heads/"):], remote, result)
-    git.run("update-ref", "--no-deref", "HEAD", oid)
-    result.detached = True
+def _update_refs(git: Git, updates: dict[str, str], deletes: Iterable[str] = ()) -> None:
+    """One transaction: every ref moves, or none does."""
+    lines = [f"delete {ref}" for ref in deletes] + [f"update {ref} {oid}" for ref, oid in sorted(updates.items())]
+    if lines:
+        git.run("update-ref", "--stdin", input="\n".join(["start", *lines, "prepare", "commit"]) + "\n")
