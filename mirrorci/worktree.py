@@ -112,15 +112,15 @@ def _commit_of(git: Git, target: str, asked: str) -> str:
 def set_sparse(git: Git, patterns: list[str], cone: bool) -> None:
     """Sparse checkout before any file is written, so only the selected paths ever are.
 
-    With an empty index `sparse-checkout set` only writes its patterns; a clone updated
-    in place that is no longer sparse gets the whole tree back on the next read-tree.
+    With an empty index `sparse-checkout set` only writes its patterns. A clone updated
+    in place changes its files to the new patterns here, or (no longer sparse) gets
+    every file back, before the work tree moves to the new commit.
     """
+    quiet = git.with_env(NO_SMUDGE)
     if patterns:
-        git.run("sparse-checkout", "set", "--cone" if cone else "--no-cone", "--", *patterns)
+        quiet.run("sparse-checkout", "set", "--cone" if cone else "--no-cone", "--", *patterns)
     elif git.ok("config", "--get", "core.sparseCheckout"):
-        git.run("config", "--unset", "core.sparseCheckout")
-        git.ok("config", "--unset", "core.sparseCheckoutCone")
-        (git.git_path("info") / "sparse-checkout").unlink(missing_ok=True)
+        quiet.run("sparse-checkout", "disable")
 
 
 def write(target: Path, env: dict[str, str], reused: bool) -> None:
