@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import auth, lfs, log, origin_fetch, ownership, refnames, submodules, worktree
+from . import auth, lfs, log, origin_fetch, ownership, progress, refnames, submodules, worktree
 from .auth import DEFAULT_TOKEN_USER
 from .cache import ObjectCache
 from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT, Deadline
@@ -183,6 +183,7 @@ def checkout(opts: CheckoutOptions) -> CheckoutResult:
     opts.s3.validate()
     target_path = (opts.path or default_path(opts.remote_url)).absolute()
     result = CheckoutResult(path=str(target_path))
+    progress.show(opts.show_progress)
     with _termination_unwinds():
         target = Target(target_path, opts.clean, opts.remote_url)
         result.workspace = target.state
@@ -443,9 +444,10 @@ def _check_out(
     head = git.out("rev-parse", "HEAD")
     if attempt.foreign and commit and not refnames.extra_ref(opts.ref, remote):
         worktree.check_origin_serves(git, origin, opts.remote_url, head, opts.ref or head)
-    verifier = _start_verification(git, opts, attempt, wanted, head) if attempt.foreign else None
+    # A partial clone reads missing objects from origin (they need no verification, but must be readable).
+    reader = origin if opts.filter else git
+    verifier = _start_verification(reader, opts, attempt, wanted, head) if attempt.foreign else None
     worktree.set_sparse(git, opts.sparse_checkout, opts.sparse_cone)
-    # A partial clone reads missing blobs from origin while it writes the work tree.
     worktree.write(target_of(git), origin.env if opts.filter else {}, attempt.reused)
     result.head = head
     if verifier:

@@ -171,3 +171,33 @@ def test_sparse_checkout_cone_and_patterns(served_origin, static_server, tmp_pat
     again = checkout(served_origin.http_url, pattern, "--ref", "develop", "--clean")
     assert again["workspace"] == "reused"
     assert _files(pattern) == everything
+
+
+def test_filter_after_a_mirror_fetches_only_the_rest_partially(served_origin, static_server, tmp_path):
+    publish_to_static(served_origin, static_server, tmp_path)
+    advance_origin(served_origin.path, tmp_path / "advance")
+    ours = tmp_path / "co"
+    result = checkout(served_origin.http_url, ours, "--filter", "blob:none")
+    assert result["method"] == "http", result["fallbacks"]
+    assert result["fallbacks"] == []
+    assert result["final_fetch"] is True
+    theirs = tmp_path / "theirs"
+    git(tmp_path, "clone", "-q", served_origin.http_url, str(theirs))
+    assert _files(ours) == _files(theirs)
+    assert git(ours, "rev-parse", "HEAD") == git(theirs, "rev-parse", "HEAD")
+    assert git(ours, "status", "--porcelain") == ""
+
+
+def test_no_progress_keeps_only_the_closing_lines(served_origin, static_server, tmp_path):
+    publish_to_static(served_origin, static_server, tmp_path)
+    shown = run_cli("checkout", served_origin.http_url, "--path", tmp_path / "shown", env={"CI": "true"})
+    quiet = run_cli("checkout", served_origin.http_url, "--path", tmp_path / "quiet", "--no-progress",
+                    env={"CI": "true"})
+
+    def quarters(text: str) -> list[str]:
+        """The transfer's intermediate lines (the closing one says how long it took instead of an ETA)."""
+        return [line for line in text.splitlines() if "%)" in line and "ETA" in line]
+
+    assert quarters(shown.stderr), shown.stderr
+    assert quarters(quiet.stderr) == []
+    assert "checked out" in quiet.stderr
