@@ -23,18 +23,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import auth, lfs, log, origin_fetch, ownership, progress, refnames, submodules, worktree
+from . import auth, lfs, log, origin_fetch, ownership, progress, refnames, ssh, submodules, worktree
 from .auth import DEFAULT_TOKEN_USER
 from .cache import ObjectCache
 from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT, Deadline
 from .errors import GitError, MirrorciError, SourceFailed, Terminated, UsageError
 from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
+from .registry import METHODS, parse_preference, validate_settings
 from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs
-from .s3config import S3Options
+from .sources import FetchContext, Fetched
 from .ssh import SshOptions
-from .sources import SOURCES, FetchContext, Fetched, parse_preference
-from .sources.git_mirror import drop_mirror_refs
 from .target import Target, empty_dir, record_bundles, recorded_bundles
 
 HAVE_PREFIX = "refs/mirrorci/have/"
@@ -56,12 +55,11 @@ class CheckoutOptions:
     timeout: float = DEFAULT_TIMEOUT  # each mirror method's whole attempt
     stall_timeout: float = DEFAULT_STALL  # a transfer with no progress for this long is abandoned
     max_bundle_size: int = DEFAULT_MAX_BUNDLE_SIZE  # a bundle list claiming more is not downloaded
-    s3: S3Options = field(default_factory=S3Options)
+    settings: dict[str, object] = field(default_factory=dict)  # per mirror method's back-end, by name (backend.py)
     token: str | None = None  # for origin only; see auth.py
     token_user: str = DEFAULT_TOKEN_USER
     persist_credentials: bool = False
     clean: bool = False  # empty a non-empty --path first, as actions/checkout does
-    torrent: Any = None  # sources.torrent.TorrentOptions (daemon, time limit, client)
     commit: str | None = None  # leave this commit checked out (a CI event's), `ref` naming its branch
     fetch_depth: int = 0  # history fetched from origin when no mirror was used (0: all)
     fetch_tags: bool = True
@@ -178,9 +176,8 @@ def _validate(opts: CheckoutOptions) -> None:
 
 def checkout(opts: CheckoutOptions) -> CheckoutResult:
     _validate(opts)
-    torrent = opts.torrent
-    prefer = parse_preference(opts.prefer, bool(torrent and (torrent.transmission or torrent.client != "auto")))
-    opts.s3.validate()
+    prefer = parse_preference(opts.prefer, opts.settings)
+    validate_settings(opts.settings)
     target_path = (opts.path or default_path(opts.remote_url)).absolute()
     result = CheckoutResult(path=str(target_path))
     progress.show(opts.show_progress)
@@ -201,18 +198,20 @@ def checkout(opts: CheckoutOptions) -> CheckoutResult:
 
 
 def _run(opts: CheckoutOptions, prefer: list[str], target: Target, result: CheckoutResult) -> None:
-    if not opts.cache_dir:
-        return _run_with(opts, prefer, target, result, None)
-    with ObjectCache(opts.cache_dir).locked() as cache:
-        return _run_with(opts, prefer, target, result, cache)
+    with ssh.session(opts.ssh) as ssh_env:
+        if not opts.cache_dir:
+            return _run_with(opts, prefer, target, result, None, ssh_env)
+        with ObjectCache(opts.cache_dir).locked() as cache:
+            return _run_with(opts, prefer, target, result, cache, ssh_env)
 
 
 def _run_with(
-    opts: CheckoutOptions, prefer: list[str], target: Target, result: CheckoutResult, cache: ObjectCache | None
+    opts: CheckoutOptions, prefer: list[str], target: Target, result: CheckoutResult, cache: ObjectCache | None,
+    ssh_env: dict[str, str],
 ) -> None:
     started = time.monotonic()
     clock = _Clock(result.timings)
-    origin_env = auth.origin_env(opts.remote_url, opts.token, opts.token_user)
+    origin_env = {**auth.origin_env(opts.remote_url, opts.token, opts.token_user), **ssh_env}
     with log.group(f"Listing refs of {log.redact_url(opts.remote_url)}"):
         remote = ls_remote(Git(target.path, env=origin_env), opts.remote_url)
         if not remote.tips():
@@ -237,6 +236,8 @@ def _run_with(
     if opts.token and opts.persist_credentials:
         # Only now: every request to a mirror is over, so none could have read it from the clone's config.
         result.credentials_file = auth.persist(Git(target.path), opts.remote_url, opts.token, opts.token_user)
+    if opts.ssh.key and opts.persist_credentials:
+        result.credentials_file = ssh.persist(Git(target.path), opts.ssh) or result.credentials_file
     if cache and not attempt.reused:
         with log.group("Updating the cache"):
             packs = cache.absorb(target.path / ".git", opts.remote_url, remote.tips(), attempt.covered,
@@ -348,7 +349,6 @@ def _fill(
     try:
         if fetched:
             _write_haves(git, fetched.tips.values())
-        drop_mirror_refs(git)
         _complete_from_origin(git, origin, opts, remote, result, attempt, wanted, commit, fetched)
         clock.lap("final_fetch")
     finally:
@@ -521,7 +521,7 @@ def _try_sources(
 
     ctx = FetchContext(
         git=git, repo_dir=target, mirrors=mirrors, verify=opts.verify,
-        allow_file_urls=opts.allow_file_urls, s3=opts.s3, torrent=opts.torrent,
+        allow_file_urls=opts.allow_file_urls, settings=opts.settings,
         deadline=Deadline(opts.timeout, opts.stall_timeout), max_bundle_size=opts.max_bundle_size,
         before_fast_path=release_cache,
     )
@@ -530,25 +530,27 @@ def _try_sources(
         with log.group(f"Trying the {name} mirror"):
             try:
                 ctx.deadline = ctx.deadline.restart()
-                fetched = SOURCES[name].fetch(ctx)
+                fetched = METHODS[name].fetch(ctx)
                 log.info(f"{name}: {fetched.bytes} bytes from {log.redact_url(fetched.uri)}")
                 return fetched
             except SourceFailed as exc:
                 reason = str(exc)
             except Exception as exc:  # one funnel: whatever a mirror does wrong is a fallback
                 reason = f"{type(exc).__name__}: {exc}"
-            _discard_partial(git)
+            finally:
+                _clean_up(name, ctx)
             result.fallbacks.append({"method": name, "reason": log.redact(reason)})
             log.warn(f"{name} mirror not used: {log.redact(reason)}")
     log.warn("no mirror could be used; fetching everything from origin")
     return None
 
 
-def _discard_partial(git: Git) -> None:
+def _clean_up(name: str, ctx: FetchContext) -> None:
+    """The method's own cleanup after its attempt (sources/base.py); trouble there is only a warning."""
     try:
-        drop_mirror_refs(git)
-    except GitError as exc:
-        log.warn(f"could not drop a failed mirror's refs: {exc}")
+        METHODS[name].cleanup(ctx)
+    except (GitError, OSError) as exc:
+        log.warn(f"{name}: could not clean up after the attempt: {exc}")
 
 
 def _missing(git: Git, oids: set[str]) -> set[str]:

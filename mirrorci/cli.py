@@ -19,34 +19,19 @@ from typing import Any, Callable, NoReturn, TypeVar
 
 T = TypeVar("T")
 
-from . import __version__, log
+from . import __version__, log, registry
 from .auth import DEFAULT_TOKEN_USER
 from .chain import DEFAULT_COLLAPSE_FRACTION, DEFAULT_MAX_CHAIN
 from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT
 from .errors import MirrorciError
 from .retention import DEFAULT_GRACE
 from .ssh import SshOptions
-from .s3config import ADDRESSING_STYLES, CHECKSUM_MODES, S3Options
-from .torrent import cliopts as torrent_cli
 
 
 DEFAULT_MAX_BUNDLE_SIZE = 64 << 30  # the same as CheckoutOptions' default
 TOKEN_ENV = "MIRRORCI_TOKEN"
 TOKEN_USER_ENV = "MIRRORCI_TOKEN_USER"
 SSH_KEY_ENV = "MIRRORCI_SSH_KEY"
-
-
-def _add_s3_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("S3 (also read from the usual AWS_* environment variables)")
-    g.add_argument("--s3-endpoint-url", help="S3-compatible endpoint (MinIO, R2, ...); default AWS_ENDPOINT_URL_S3 / AWS")
-    g.add_argument("--s3-region", help="bucket region (default: AWS_REGION / profile)")
-    g.add_argument("--s3-addressing-style", choices=ADDRESSING_STYLES, help="path-style for most self-hosted stores")
-    g.add_argument("--s3-checksums", choices=CHECKSUM_MODES,
-                   help="when boto3 adds request checksums (default when_required, which every S3-compatible store accepts)")
-    g.add_argument("--s3-profile", help="AWS profile name")
-    g.add_argument("--s3-part-size", type=int, default=64, metavar="MIB",
-                   help="multipart upload part size in MiB; larger files go up in parts (default 64)")
-    g.add_argument("--s3-acl", help="canned ACL for uploaded objects, e.g. public-read (stores without bucket policies)")
 
 
 def _seconds(text: str) -> float:
@@ -84,11 +69,6 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _s3(args: argparse.Namespace) -> S3Options:
-    return S3Options(args.s3_endpoint_url, args.s3_region, args.s3_addressing_style, args.s3_checksums, args.s3_profile,
-                     args.s3_part_size, getattr(args, "s3_acl", None))
-
-
 def _token() -> dict[str, str]:
     """Origin's token comes from the environment only: a command line is visible to every process."""
     token = os.environ.get(TOKEN_ENV, "").strip()
@@ -100,7 +80,8 @@ def _token() -> dict[str, str]:
 
 def _ssh(args: argparse.Namespace) -> SshOptions:
     """The private key comes from the environment only, like the token."""
-    key = os.environ.get(SSH_KEY_ENV, "").strip()
+    # Out of the environment too, so no child process (git, ssh, git-lfs, a mirror's client) inherits it.
+    key = os.environ.pop(SSH_KEY_ENV, "").strip()
     if key:
         for line in key.splitlines():
             log.mask(line.strip())
@@ -124,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="bundle the repository, upload it, and advertise it under refs/mirrors/*")
     p.add_argument("--repo", type=Path, default=Path("."), help="repository to publish (default: .)")
     p.add_argument("--remote", default="origin", help="remote name or URL that receives refs/mirrors/* (default: origin)")
-    p.add_argument("--store", required=True, help="s3://bucket/prefix, file:///dir or a directory")
+    p.add_argument("--store", required=True, help=registry.store_forms())
     p.add_argument("--public-url", help="base URL clients download the store's files from")
     p.add_argument("--git-mirror", action="append", default=[], metavar="URL", help="advertise a git mirror (repeatable)")
     p.add_argument("--http-mirror", action="append", default=[], metavar="URL", help="advertise a smart-HTTP git mirror (repeatable)")
@@ -145,14 +126,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="files neither the new nor the previous bundle list names are deleted from the store only "
                         "once older than this: a runner that read an older list (or a cached copy of it) may still "
                         f"be downloading them (default {DEFAULT_GRACE:g}, one day)")
-    _add_s3_options(p)
-    torrent_cli.add_publish_arguments(p)
+    p.add_argument("--lfs", choices=("auto", "true", "false"), default="auto",
+                   help="upload the LFS objects the published tips point to, with a manifest under "
+                        "refs/mirrors/lfs/http (auto: when the tips use LFS; the default)")
+    registry.add_arguments(p, "publish")  # each store's and mirror method's own options
 
     c = sub.add_parser("checkout", help="clone REMOTE_URL, taking the bulk of the objects from its mirrors")
     c.add_argument("remote_url", metavar="REMOTE_URL")
     c.add_argument("--path", type=Path, help="directory to clone into (default: like git clone)")
     c.add_argument("--ref", help="branch, tag or commit to check out (default: origin's HEAD)")
-    c.add_argument("--prefer", help="mirror methods to try, in order: http, s3, git, torrent (default: http,s3,git)")
+    c.add_argument("--prefer", help=registry.prefer_help())
     c.add_argument("--cache-dir", type=Path, help="directory kept between runs (mirror list cache)")
     c.add_argument("--no-mirrors", action="store_true", help="ignore mirrors: a plain clone from origin")
     c.add_argument("--allow-file-urls", action="store_true", help="accept file:// bundle URLs (local stores)")
@@ -198,8 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--persist-credentials", action="store_true",
                    help="keep the origin token (MIRRORCI_TOKEN) in the clone's config for later git commands")
     c.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    _add_s3_options(c)
-    torrent_cli.add_checkout_arguments(c)
+    registry.add_arguments(c, "checkout")  # each mirror method's own options
 
     i = sub.add_parser("inspect", help="show what REMOTE_URL advertises under refs/mirrors/*")
     i.add_argument("remote_url", metavar="REMOTE_URL")
@@ -226,7 +208,9 @@ def guarded(work: Callable[[], T]) -> tuple[int, T | None]:
     except Exception as exc:
         if os.environ.get("MIRRORCI_DEBUG"):
             raise
-        log.error(f"unexpected {type(exc).__name__}: {exc} (set MIRRORCI_DEBUG=1 for a traceback)")
+        from . import crashlog  # only on a bug: the traceback goes to a file the error line names
+
+        log.error(crashlog.report(exc))
         return 1, None
 
 
@@ -247,9 +231,9 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
         result = publish(PublishOptions(
             store=args.store, repo=args.repo, remote=args.remote, public_url=args.public_url,
             git_mirrors=args.git_mirror, http_mirrors=args.http_mirror, name=args.name,
-            push=not args.no_push, s3=_s3(args), source=args.source, **_token(),
-            torrent=torrent_cli.publish_options(args), max_chain=args.max_chain,
-            collapse_fraction=args.collapse_fraction, grace=args.grace,
+            push=not args.no_push, source=args.source, **_token(),
+            settings=registry.settings_from_args(args, "publish"), max_chain=args.max_chain,
+            collapse_fraction=args.collapse_fraction, grace=args.grace, lfs=args.lfs,
         ))
         if result["published"] == "nothing":
             log.info(f"published nothing new ({result['reason']}); the list still ends at {result['bundle']['url']}")
@@ -264,9 +248,9 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
             remote_url=args.remote_url, path=args.path, ref=args.ref, prefer=args.prefer,
             cache_dir=args.cache_dir, no_mirrors=args.no_mirrors, allow_file_urls=args.allow_file_urls,
             verify=args.verify, timeout=args.timeout, stall_timeout=args.stall_timeout,
-            max_bundle_size=args.max_bundle_size, s3=_s3(args), clean=args.clean,
+            max_bundle_size=args.max_bundle_size, clean=args.clean,
             persist_credentials=args.persist_credentials, **_token(),
-            torrent=torrent_cli.checkout_options(args),
+            settings=registry.settings_from_args(args, "checkout"),
             commit=args.commit, fetch_depth=args.fetch_depth, fetch_tags=not args.no_tags, filter=args.filter,
             sparse_checkout=args.sparse_checkout, sparse_cone=not args.no_sparse_checkout_cone,
             submodules=args.submodules, lfs=args.lfs, ssh=_ssh(args), show_progress=not args.no_progress,
@@ -276,7 +260,7 @@ def dispatch(args: argparse.Namespace) -> dict[str, Any]:
                  f"{'' if outcome.final_fetch else ' (no fetch from origin needed)'}")
         return outcome.to_json()
     if args.command == "inspect":
-        from .inspect import describe, inspect_json, inspect_remote
+        from .advertised import describe, inspect_json, inspect_remote
 
         mirrors = inspect_remote(args.remote_url)
         if not args.json:

@@ -16,6 +16,13 @@ APT_PACKAGES+=(transmission-daemon opentracker iproute2)
 command -v transmission-daemon >/dev/null 2>&1 || missing+=(transmission-daemon)
 command -v opentracker >/dev/null 2>&1 || missing+=(opentracker)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# Git LFS: the client the LFS tests drive (checkout --lfs needs it on runners too).
+APT_PACKAGES+=(git-lfs)
+command -v git-lfs >/dev/null 2>&1 || missing+=(git-lfs)
+# sshd (and ssh-keygen): the ssh origin tests start their own sshd on 127.0.0.1.
+APT_PACKAGES+=(openssh-server openssh-client)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 # The container image test (root only): buildah builds on a debootstrap base, podman runs it with runc.
 if [ "$(id -u)" -eq 0 ]; then
   APT_PACKAGES+=(buildah podman debootstrap runc)

@@ -24,12 +24,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .. import log
+from .. import log, ssh
 from ..errors import GitError, SourceFailed
 from ..gitcmd import Git, GitTimeout
-from .base import FetchContext, Fetched
+from .base import FetchContext, Fetched, Source
 
-HAVE_PREFIX = "refs/mirrorci/mirror/"
+# In the scratch repository (never in the clone): where the fetch puts the mirror's branches
+# and tags, read back as the tips it brought.
+SCRATCH_TIPS = "refs/mirrorci/mirror/"
 NO_CREDENTIALS = ("credential.helper=", "http.extraHeader=", "core.askPass=")
 # The fetch must not start housekeeping in the clone's object directory, nor in submodules.
 QUIET_FETCH = ("fetch.unpackLimit=1", "gc.auto=0", "maintenance.auto=false", "fetch.recurseSubmodules=false")
@@ -87,7 +89,7 @@ def check_url(url: str, allow_file_urls: bool) -> str:
     return scheme
 
 
-class GitMirrorSource:
+class GitMirrorSource(Source):
     name = "git"
 
     def fetch(self, ctx: FetchContext) -> Fetched:
@@ -113,7 +115,8 @@ class GitMirrorSource:
             except (SourceFailed, GitError) as exc:
                 reasons.append(f"{shown(url)}: {exc}")
             except Exception as exc:  # OSError and anything else: a fallback with its reason, never a crash
-                reasons.append(f"{shown(url)}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+                first = str(exc).splitlines()[0][:200] if str(exc) else ""
+                reasons.append(f"{shown(url)}: {type(exc).__name__}: {first}")
             log.warn(f"git mirror not used: {reasons[-1]}")
         raise SourceFailed("; ".join(reasons))
 
@@ -130,6 +133,7 @@ def _fetch_isolated(
         repo = Path(scratch) / "repo.git"
         # ssh needs the user's keys and known_hosts; every other transport gets an empty HOME (no .netrc).
         env = {"HOME": scratch} if scheme != "ssh" else {}
+        env.update(ssh.mirror_env())  # never origin's ssh key or ssh command (see mirrorci/ssh.py)
         env["GIT_ALLOW_PROTOCOL"] = ":".join(SCHEMES + (("file",) if ctx.allow_file_urls else ()))
         _IsolatedGit(None, env=env).run("init", "--quiet", "--bare", f"--object-format={object_format}", str(repo))
         stall = max(1, int(ctx.deadline.stall))
@@ -141,15 +145,15 @@ def _fetch_isolated(
         try:
             git.run(
                 "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--no-recurse-submodules", "--", url,
-                f"+refs/heads/*:{HAVE_PREFIX}heads/*", f"+refs/tags/*:{HAVE_PREFIX}tags/*",
+                f"+refs/heads/*:{SCRATCH_TIPS}heads/*", f"+refs/tags/*:{SCRATCH_TIPS}tags/*",
                 timeout=ctx.deadline.remaining(),
             )
             tips = {}
-            listing = git.out("for-each-ref", "--format=%(objectname) %(refname)", HAVE_PREFIX,
+            listing = git.out("for-each-ref", "--format=%(objectname) %(refname)", SCRATCH_TIPS,
                               timeout=max(1.0, ctx.deadline.remaining()))
             for line in listing.splitlines():
                 oid, ref = line.split(" ", 1)
-                tips["refs/" + ref[len(HAVE_PREFIX):]] = oid
+                tips["refs/" + ref[len(SCRATCH_TIPS):]] = oid
             if not tips:
                 raise SourceFailed("the mirror has no branches or tags")
             ok = True
@@ -161,7 +165,3 @@ def _fetch_isolated(
                     if path.name not in before:
                         path.unlink(missing_ok=True)
     return tips, sum(p.stat().st_size for p in pack_dir.glob("pack-*.pack")) - sizes
-
-
-def drop_mirror_refs(git: Git) -> None:
-    git.delete_refs(HAVE_PREFIX)
