@@ -33,6 +33,7 @@ from .mirrorlist import MirrorSet, parse_mirror_blobs
 from .registry import METHODS, parse_preference, validate_settings
 from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs
 from .sources import FetchContext, Fetched
+from .s3config import S3Options
 from .ssh import SshOptions
 from .target import Target, empty_dir, record_bundles, recorded_bundles
 
@@ -181,6 +182,8 @@ def checkout(opts: CheckoutOptions) -> CheckoutResult:
     target_path = (opts.path or default_path(opts.remote_url)).absolute()
     result = CheckoutResult(path=str(target_path))
     progress.show(opts.show_progress)
+    if opts.lfs:
+        lfs.require_git_lfs(Git())  # before anything is downloaded or written
     with _termination_unwinds():
         target = Target(target_path, opts.clean, opts.remote_url)
         result.workspace = target.state
@@ -229,7 +232,8 @@ def _run_with(
         if not attempt.foreign:
             raise  # origin itself failed: nothing to fall back to
         _fall_back_after(exc, attempt, target.path, result)
-        attempt = _Attempt(use_mirrors=False, cache=cache)
+        # LFS objects are checked one by one against their oids: the mirror stays usable for them.
+        attempt = _Attempt(use_mirrors=False, cache=cache, mirrors=attempt.mirrors)
         _fill(opts, prefer, target.path, result, remote, origin_env, attempt, clock, lend_cache=False)
     record_bundles(target.path / ".git", attempt.covered)
     _after_worktree(opts, target.path, origin_env, attempt, result)
@@ -266,10 +270,17 @@ def _after_worktree(opts: CheckoutOptions, target: Path, origin_env: dict[str, s
     if opts.lfs:
         with log.group("Fetching LFS objects"):
             settings = lfs.LfsSettings(allow_file_urls=opts.allow_file_urls, timeout=opts.timeout,
-                                       stall_timeout=opts.stall_timeout, show_progress=opts.show_progress)
+                                       stall_timeout=opts.stall_timeout, show_progress=opts.show_progress,
+                                       s3=_s3_settings(opts))
             result.lfs = lfs.fill_worktree(Git(target), origin_env, attempt.mirrors, settings)
     if opts.submodules != "false":
         result.submodules = submodules.update(opts, target, recursive=opts.submodules == "recursive")
+
+
+def _s3_settings(opts: CheckoutOptions) -> S3Options:
+    """The s3 back-end's settings, for LFS objects on an s3:// mirror."""
+    found = opts.settings.get("s3")
+    return found if isinstance(found, S3Options) else S3Options()
 
 
 def _fall_back_after(exc: MirrorciError, attempt: _Attempt, target: Path, result: CheckoutResult) -> None:

@@ -7,6 +7,7 @@
   it (`parentSha256`), with strictly increasing creationTokens, so git's creationToken
   heuristic and a runner that already holds part of the chain fetch only what is new.
 - refs/mirrors/fetch/git, refs/mirrors/fetch/http: newline-separated mirror URLs.
+- refs/mirrors/lfs/http: where the manifest of the mirror's LFS objects is (see lfs/manifest.py).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlsplit
 
-from . import gitconfig
+from . import configsyntax
+from .lfs.manifest import LfsAdvert, parse_advert
 
 REF_BUNDLE_HTTP = "refs/mirrors/bundle/http"
 REF_BUNDLE_TORRENT = "refs/mirrors/bundle/torrent"
 REF_BUNDLE_MAGNET = "refs/mirrors/bundle/torrent-magnet"
 REF_FETCH_GIT = "refs/mirrors/fetch/git"
 REF_FETCH_HTTP = "refs/mirrors/fetch/http"
+REF_LFS_HTTP = "refs/mirrors/lfs/http"
 MIRROR_REF_PREFIX = "refs/mirrors/"
 
 MAX_BLOB_BYTES = 1 << 20
@@ -82,7 +85,7 @@ class BundleList:
             if b.parent_sha256:
                 items.append(("parentSha256", b.parent_sha256))
             sections.append(("bundle", b.id, items))
-        return gitconfig.render(sections)
+        return configsyntax.render(sections)
 
     def newest(self) -> BundleEntry | None:
         """The chain's base: the full bundle a fresh clone starts from."""
@@ -131,8 +134,8 @@ class BundleList:
 
 def parse_bundle_list(text: str) -> BundleList:
     try:
-        entries = gitconfig.parse(text)
-    except gitconfig.ConfigSyntaxError as exc:
+        entries = configsyntax.parse(text)
+    except configsyntax.ConfigSyntaxError as exc:
         raise MirrorListError(f"bundle list: {exc}") from None
     top: dict[str, str] = {}
     per_id: dict[str, dict[str, str]] = {}
@@ -244,6 +247,7 @@ class MirrorSet:
     http_mirrors: list[str] = field(default_factory=list)
     torrent: bytes | None = None
     magnet: str | None = None
+    lfs: LfsAdvert | None = None  # where the manifest of the mirror's LFS objects is
     blob_ids: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -259,6 +263,7 @@ class MirrorSet:
             "http_mirrors": self.http_mirrors,
             "magnet": self.magnet,
             "has_torrent": self.torrent is not None,
+            "lfs": vars(self.lfs) if self.lfs else None,
             "warnings": self.warnings,
         }
 
@@ -284,6 +289,10 @@ def parse_mirror_blobs(blobs: dict[str, bytes], blob_ids: dict[str, str]) -> Mir
                 if not text.strip().startswith("magnet:?"):
                     raise MirrorListError("not a magnet URI")
                 found.magnet = text.strip()
+            elif ref == REF_LFS_HTTP:
+                advert = parse_advert(text)
+                check_url(advert.manifest, BUNDLE_SCHEMES, REF_LFS_HTTP)
+                found.lfs = advert
         except (MirrorListError, UnicodeDecodeError) as exc:
             found.warnings.append(f"ignoring {ref}: {exc}")
         except Exception as exc:  # a blob's content must never stop a checkout, only its mirror

@@ -21,13 +21,20 @@ from . import log
 from .errors import GitError, MirrorciError
 from .gitcmd import Git
 from .mirrorlist import (
-    MAX_BLOB_BYTES, REF_BUNDLE_HTTP, REF_BUNDLE_MAGNET, REF_BUNDLE_TORRENT, REF_FETCH_GIT, REF_FETCH_HTTP,
+    MAX_BLOB_BYTES,
+    REF_BUNDLE_HTTP,
+    REF_BUNDLE_MAGNET,
+    REF_BUNDLE_TORRENT,
+    REF_FETCH_GIT,
+    REF_FETCH_HTTP,
+    REF_LFS_HTTP,
 )
 
-ZERO_OIDS = {"0" * 40, "0" * 64}
 # The only refs/mirrors/* refs mirrorci reads or writes. Anyone who can push can create
 # others (100,000 of them make git's command line too long): they are ignored.
-KNOWN_MIRROR_REFS = frozenset({REF_BUNDLE_HTTP, REF_BUNDLE_TORRENT, REF_BUNDLE_MAGNET, REF_FETCH_GIT, REF_FETCH_HTTP})
+KNOWN_MIRROR_REFS = frozenset({
+    REF_BUNDLE_HTTP, REF_BUNDLE_TORRENT, REF_BUNDLE_MAGNET, REF_FETCH_GIT, REF_FETCH_HTTP, REF_LFS_HTTP,
+})
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 T = TypeVar("T")
@@ -300,12 +307,7 @@ def _already_pushed(git: Git, url: str, new: dict[str, str], delete: Sequence[st
 
 def update_refs_locally(git: Git, new: dict[str, str], old: dict[str, str], delete: Sequence[str] = ()) -> None:
     """Same contract as push_refs_atomic for a repository we write into directly."""
-    lines = ["start"]
-    for ref, oid in sorted(new.items()):
-        lines.append(f"update {ref} {oid} {old.get(ref, '0' * len(oid))}")
-    lines += [f"delete {ref} {old[ref]}" for ref in delete]
-    lines += ["prepare", "commit"]
     try:
-        git.run("update-ref", "--stdin", input="\n".join(lines) + "\n")
+        git.update_refs(new, delete, old=old)
     except GitError as exc:
         raise MirrorciError(f"updating refs/mirrors/* failed, no mirror ref was changed: {exc}") from None
