@@ -32,8 +32,8 @@ from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
 from .registry import METHODS, parse_preference, validate_settings
 from .remote import BlobCache, RemoteRefs, ls_remote, read_mirror_blobs
-from .sources import FetchContext, Fetched
 from .s3config import S3Options
+from .sources import FetchContext, Fetched
 from .ssh import SshOptions
 from .target import Target, empty_dir, record_bundles, recorded_bundles
 
@@ -128,17 +128,6 @@ def _termination_unwinds() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-class _Clock:
-    def __init__(self, timings: dict[str, float]) -> None:
-        self.timings = timings
-        self.last = time.monotonic()
-
-    def lap(self, name: str) -> None:
-        now = time.monotonic()
-        self.timings[name] = self.timings.get(name, 0.0) + now - self.last
-        self.last = now
-
-
 @dataclass
 class _Attempt:
     """What one pass over the repository relied on besides origin, which decides what to verify and undo."""
@@ -213,13 +202,12 @@ def _run_with(
     ssh_env: dict[str, str],
 ) -> None:
     started = time.monotonic()
-    clock = _Clock(result.timings)
+    timings = result.timings
     origin_env = {**auth.origin_env(opts.remote_url, opts.token, opts.token_user), **ssh_env}
-    with log.group(f"Listing refs of {log.redact_url(opts.remote_url)}"):
+    with log.step("ls_remote", timings, f"Listing refs of {log.redact_url(opts.remote_url)}"):
         remote = ls_remote(Git(target.path, env=origin_env), opts.remote_url)
         if not remote.tips():
             raise MirrorciError(f"{log.redact_url(opts.remote_url)} has no branches or tags to check out")
-        clock.lap("ls_remote")
     if cache and _object_format(remote) != "sha1":
         log.warn("the runner cache holds sha1 objects; it is not used for this sha256 repository")
         cache = None
@@ -227,14 +215,14 @@ def _run_with(
         result.fallbacks.append({"method": "all", "reason": "--no-mirrors given"})
     attempt = _first_attempt(opts, target, cache)
     try:
-        _fill(opts, prefer, target.path, result, remote, origin_env, attempt, clock)
+        _fill(opts, prefer, target.path, result, remote, origin_env, attempt)
     except (SourceFailed, GitError) as exc:
         if not attempt.foreign:
             raise  # origin itself failed: nothing to fall back to
         _fall_back_after(exc, attempt, target.path, result)
         # LFS objects are checked one by one against their oids: the mirror stays usable for them.
         attempt = _Attempt(use_mirrors=False, cache=cache, mirrors=attempt.mirrors)
-        _fill(opts, prefer, target.path, result, remote, origin_env, attempt, clock, lend_cache=False)
+        _fill(opts, prefer, target.path, result, remote, origin_env, attempt, lend_cache=False)
     record_bundles(target.path / ".git", attempt.covered)
     _after_worktree(opts, target.path, origin_env, attempt, result)
     if opts.token and opts.persist_credentials:
@@ -243,11 +231,10 @@ def _run_with(
     if opts.ssh.key and opts.persist_credentials:
         result.credentials_file = ssh.persist(Git(target.path), opts.ssh) or result.credentials_file
     if cache and not attempt.reused:
-        with log.group("Updating the cache"):
+        with log.step("cache", timings, "Updating the cache"):
             packs = cache.absorb(target.path / ".git", opts.remote_url, remote.tips(), attempt.covered,
                                  replace=attempt.fast_pack)
             log.info(f"{packs} new pack(s) kept in {cache.root}")
-            clock.lap("cache")
     result.timings["total"] = time.monotonic() - started
 
 
@@ -284,7 +271,7 @@ def _s3_settings(opts: CheckoutOptions) -> S3Options:
 
 
 def _fall_back_after(exc: MirrorciError, attempt: _Attempt, target: Path, result: CheckoutResult) -> None:
-    """A mirror's, the cache's or the old workspace's objects failed: undo everything and start again from origin alone."""
+    """A mirror's, the cache's or the old workspace's objects failed: undo everything, start again from origin alone."""
     used = result.method
     reason = log.redact(str(exc))
     result.fallbacks.append({"method": used, "reason": reason})
@@ -328,7 +315,7 @@ def _drop_local_branches(git: Git) -> None:
     if head:
         git.run("update-ref", "--no-deref", "HEAD", head)
     stale = git.out("for-each-ref", "--format=%(refname)", "refs/heads/", "refs/mirrorci/").split()
-    _update_refs(git, {}, stale)
+    git.update_refs({}, stale)
 
 
 def _wanted(opts: CheckoutOptions, remote: RemoteRefs) -> dict[str, str]:
@@ -345,7 +332,7 @@ def _ref_tag(opts: CheckoutOptions, remote: RemoteRefs) -> str | None:
 
 def _fill(
     opts: CheckoutOptions, prefer: list[str], target: Path, result: CheckoutResult, remote: RemoteRefs,
-    origin_env: dict[str, str], attempt: _Attempt, clock: _Clock, lend_cache: bool = True,
+    origin_env: dict[str, str], attempt: _Attempt, lend_cache: bool = True,
 ) -> None:
     """One pass: objects from the workspace, the cache or a mirror (if allowed), the rest from origin,
     then verify and check out."""
@@ -355,18 +342,17 @@ def _fill(
     wanted = _wanted(opts, remote)
     commit = opts.commit or refnames.wanted_commit(opts.ref, remote)
     needed = set(wanted.values()) | ({commit} if commit else set())
-    fetched = _gather(git, target, opts, prefer, remote, result, attempt, needed, origin)
-    clock.lap("mirror")
+    with log.step("mirror", result.timings):
+        fetched = _gather(git, target, opts, prefer, remote, result, attempt, needed, origin)
     try:
-        if fetched:
-            _write_haves(git, fetched.tips.values())
-        _complete_from_origin(git, origin, opts, remote, result, attempt, wanted, commit, fetched)
-        clock.lap("final_fetch")
+        with log.step("final_fetch", result.timings):
+            if fetched:
+                _write_haves(git, fetched.tips.values())
+            _complete_from_origin(git, origin, opts, remote, result, attempt, wanted, commit, fetched)
     finally:
         git.delete_refs(HAVE_PREFIX)
-    with log.group("Checking out"):
+    with log.step("checkout", result.timings, "Checking out"):
         _check_out(git, origin, opts, remote, result, attempt, wanted, commit)
-        clock.lap("checkout")
 
 
 def _gather(
@@ -418,7 +404,8 @@ def _complete_from_origin(
     missing = _missing(git, set(wanted.values()) | ({commit} if commit else set()))
     if not missing:
         result.final_fetch = False
-        result.final_fetch_reason = f"the {'mirror' if fetched else result.method} holds every branch and tag origin advertised"
+        holder = "mirror" if fetched else result.method
+        result.final_fetch_reason = f"the {holder} holds every branch and tag origin advertised"
         log.info(f"{result.final_fetch_reason}: no fetch from origin")
         _sync_refs(git, {refnames.tracking_name(ref): oid for ref, oid in wanted.items()})
         return
@@ -432,11 +419,14 @@ def _complete_from_origin(
         fetcher = Git(target_of(git), config=("fetch.unpackLimit=1",), env=origin.env)
         if shape.depth:
             log.info(f"fetch-depth {shape.depth}: fetching only what the checkout needs from origin")
-            origin_fetch.fetch(fetcher, opts.remote_url, [origin_fetch.shallow_refspec(opts.ref, commit, remote)], shape)
+            specs = [origin_fetch.shallow_refspec(opts.ref, commit, remote)]
+            origin_fetch.fetch(fetcher, opts.remote_url, specs, shape)
         else:
-            origin_fetch.fetch(fetcher, opts.remote_url, origin_fetch.full_refspecs(opts.fetch_tags, _ref_tag(opts, remote)), shape)
+            specs = origin_fetch.full_refspecs(opts.fetch_tags, _ref_tag(opts, remote))
+            origin_fetch.fetch(fetcher, opts.remote_url, specs, shape)
             if commit and _missing(git, {commit}):
-                origin_fetch.fetch_object(fetcher, opts.remote_url, refnames.extra_ref(opts.ref, remote) or commit, shape)
+                source = refnames.extra_ref(opts.ref, remote) or commit
+                origin_fetch.fetch_object(fetcher, opts.remote_url, source, shape)
         result.bytes_from_origin = git.pack_bytes() - before
         log.info(f"{result.bytes_from_origin} bytes from origin")
 
@@ -489,7 +479,7 @@ def _write_haves(git: Git, oids: Iterable[str]) -> None:
         return
     types = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(wanted) + "\n")
     present = [line.split()[0] for line in types.splitlines() if line.endswith((" commit", " tag"))]
-    _update_refs(git, {f"{HAVE_PREFIX}{i}": oid for i, oid in enumerate(present)})
+    git.update_refs({f"{HAVE_PREFIX}{i}": oid for i, oid in enumerate(present)})
 
 
 def _load_mirrors(git: Git, opts: CheckoutOptions, remote: RemoteRefs, result: CheckoutResult) -> MirrorSet:
@@ -575,11 +565,4 @@ def _sync_refs(git: Git, refs: dict[str, str]) -> None:
     """Exactly origin's branches (as remote-tracking refs) and tags: stale ones of a reused clone go."""
     present = git.out("for-each-ref", "--format=%(refname)", "refs/remotes/origin/", "refs/tags/").split()
     stale = [r for r in present if r not in refs and r != "refs/remotes/origin/HEAD"]
-    _update_refs(git, refs, stale)
-
-
-def _update_refs(git: Git, updates: dict[str, str], deletes: Iterable[str] = ()) -> None:
-    """One transaction: every ref moves, or none does."""
-    lines = [f"delete {ref}" for ref in deletes] + [f"update {ref} {oid}" for ref, oid in sorted(updates.items())]
-    if lines:
-        git.run("update-ref", "--stdin", input="\n".join(["start", *lines, "prepare", "commit"]) + "\n")
+    git.update_refs(refs, stale)

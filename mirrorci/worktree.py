@@ -60,13 +60,17 @@ def check_origin_serves(git: Git, origin: Git, url: str, oid: str, ref: str) -> 
     for it by id (a one-commit fetch into a scratch repository), so a commit that only
     a mirror's bundle holds is never checked out.
     """
-    if git.out("for-each-ref", "--count=1", "--contains", oid, "--format=%(refname)", "refs/remotes/origin", "refs/tags"):
+    reachable = git.out("for-each-ref", "--count=1", "--contains", oid, "--format=%(refname)",
+                        "refs/remotes/origin", "refs/tags")
+    if reachable:
         return
     with tempfile.TemporaryDirectory(prefix="mirrorci-ref-") as tmp:
         scratch = Git(Path(tmp), env=origin.env)
         scratch.run("init", "--quiet", "--bare", f"--object-format={'sha256' if len(oid) == 64 else 'sha1'}")
         if not scratch.ok("fetch", "--quiet", "--depth=1", "--filter=tree:0", "--no-tags", url, oid):
-            raise UsageError(f"--ref {ref}: origin does not have that commit; give a branch, tag or a commit origin serves")
+            raise UsageError(
+                f"--ref {ref}: origin does not have that commit; give a branch, tag or a commit origin serves"
+            )
 
 
 def set_head(git: Git, ref: str | None, commit: str | None, remote: RemoteRefs) -> tuple[str, bool]:

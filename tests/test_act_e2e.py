@@ -16,17 +16,24 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from tests.support.act import (ACTION_REF, Act, action_release, missing_requirements, podman_service, runner_image,
-                               wheelhouse)
+from tests.support.act import (
+    ACTION_REF,
+    Act,
+    action_release,
+    missing_requirements,
+    podman_service,
+    runner_image,
+    wheelhouse,
+)
 from tests.support.container import Engine, default_state_dir
+from tests.support.e2e import assert_same_as_git_clone
 from tests.support.repos import git
 from tests.support.static_server import StaticServer
-from tests.test_e2e_checkout import assert_same_as_git_clone
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -54,6 +61,7 @@ jobs:
         with:
           repository: {origin}
           path: co
+          fetch-tags: true
           token: ${{{{ secrets.MIRROR_TOKEN }}}}
       - run: |
           echo '${{{{ toJSON(steps.checkout.outputs) }}}}' > checkout-outputs.json

@@ -16,8 +16,10 @@ import pytest
 from mirrorci.ci.inputs import Inputs, input_specs, to_argv
 from mirrorci.ci.outputs import DOTENV_LIMIT, dotenv_text, github_output_text
 from mirrorci.errors import UsageError
+from tests.support import events
+from tests.support.e2e import push_pull_request_ref
+from tests.support.github import parse_github_output
 from tests.support.repos import fsck_ok, git
-from tests.test_e2e_ci_workspace import push_pull_request_ref
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "ghs_" + uuid.uuid4().hex
@@ -30,26 +32,6 @@ class Run:
     stderr: str
     outputs: dict[str, str]
     summary: str
-
-
-def parse_github_output(text: str) -> dict[str, str]:
-    """The runner's reading of $GITHUB_OUTPUT: `name=value` and `name<<DELIM` blocks."""
-    result: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delim = line.split("<<", 1)
-            end = lines.index(delim, i + 1)
-            result[name] = "\n".join(lines[i + 1:end])
-            i = end + 1
-            continue
-        if line:
-            name, value = line.split("=", 1)
-            result[name] = value
-        i += 1
-    return result
 
 
 def run_action(command: str, inputs: dict[str, str], tmp_path: Path, *, cwd: Path, env: dict[str, str] | None = None,
@@ -76,7 +58,8 @@ def shallow_workspace(url: str, dest: Path) -> Path:
     """What actions/checkout leaves by default: depth 1, one branch, no tags, credentials persisted."""
     git(dest.parent, "clone", "-q", "--depth", "1", "--single-branch", "--no-tags", url, str(dest))
     stale = base64.b64encode(b"x-access-token:stale-token-from-checkout").decode()
-    git(dest, "config", f"http.{url.split('/', 3)[0]}//{url.split('/', 3)[2]}/.extraheader", f"AUTHORIZATION: basic {stale}")
+    scheme, _, host = url.split("/", 3)[:3]
+    git(dest, "config", f"http.{scheme}//{host}/.extraheader", f"AUTHORIZATION: basic {stale}")
     return dest
 
 
@@ -120,15 +103,17 @@ def test_publish_then_checkout_as_a_github_job(served_origin, static_server, git
     (ws2 / "left-by-an-earlier-job.txt").write_text("stale")
     main_sha = git(served_origin.path, "rev-parse", "main")
     server, name = served_origin.http_url.rsplit("/", 1)
-    env = {"GITHUB_SERVER_URL": server, "GITHUB_REPOSITORY": name, "GITHUB_REF": "refs/heads/main", "GITHUB_SHA": main_sha}
-    co = run_action("checkout", {"token": TOKEN, "persist-credentials": "true", "clean": "true"}, tmp_path, cwd=ws2, env=env)
+    env = {"GITHUB_SERVER_URL": server, "GITHUB_REPOSITORY": name, "GITHUB_REF": "refs/heads/main",
+           "GITHUB_SHA": main_sha}
+    co = run_action("checkout", {"token": TOKEN, "persist-credentials": "true", "clean": "true", "fetch-tags": "true"},
+                    tmp_path, cwd=ws2, env=env)
 
     assert co.code == 0, co.stderr
     assert co.stderr.splitlines()[0] == f"::add-mask::{TOKEN}"
     assert TOKEN not in co.stdout + "\n".join(co.stderr.splitlines()[1:]) + co.summary
     assert co.outputs == {
         "commit": main_sha, "ref": "refs/heads/main", "method": "http", "origin-fetched": "false",
-        "bytes-from-mirror": out["bundle-size"], "bytes-from-origin": "0",
+        "bytes-from-mirror": out["bundle-size"], "bytes-from-origin": "0", "submodules": "",
     }
     assert not (ws2 / "left-by-an-earlier-job.txt").exists()
     assert git(ws2, "symbolic-ref", "HEAD") == "refs/heads/main"
@@ -137,8 +122,9 @@ def test_publish_then_checkout_as_a_github_job(served_origin, static_server, git
     prefix = f"{served_origin.http_url.split('/', 3)[0]}//{served_origin.http_url.split('/', 3)[2]}/"
     assert any(expected_auth in v for v in git(ws2, "config", "--get-all", f"http.{prefix}.extraheader").splitlines())
     assert TOKEN not in (ws2 / ".git/config").read_text() and "extraheader" not in (ws2 / ".git/config").read_text()
-    assert git(ws2, "tag") != ""  # a full clone: tags included
-    assert str(ws2) in git(tmp_path, "config", "-f", str(tmp_path / "home.gitconfig"), "--get-all", "safe.directory").splitlines()
+    assert git(ws2, "tag") != ""  # fetch-tags: true, as git clone leaves them
+    safe = git(tmp_path, "config", "-f", str(tmp_path / "home.gitconfig"), "--get-all", "safe.directory")
+    assert str(ws2) in safe.splitlines()
     assert fsck_ok(ws2)
     assert "### mirrorci checkout" in co.summary and main_sha in co.summary
 
@@ -152,15 +138,15 @@ def test_checkout_of_a_pull_request_event_without_credentials_or_tags(served_ori
     server, name = served_origin.http_url.rsplit("/", 1)
     env = {"GITHUB_SERVER_URL": server, "GITHUB_REPOSITORY": name, "GITHUB_REF": "refs/pull/7/merge",
            "GITHUB_SHA": pr_commit}
-    co = run_action("checkout", {"token": TOKEN, "persist-credentials": "false", "fetch-tags": "false",
-                                 "set-safe-directory": "false"}, tmp_path, cwd=ws, env=env)
+    co = run_action("checkout", {"token": TOKEN, "persist-credentials": "false", "set-safe-directory": "false"},
+                    tmp_path, cwd=ws, env=env)
 
     assert co.code == 0, co.stderr
     assert co.outputs["commit"] == pr_commit and co.outputs["method"] == "http"
     assert git(ws, "rev-parse", "HEAD") == pr_commit and (ws / "pr.txt").exists()
     assert git(ws, "symbolic-ref", "-q", "HEAD", check=False) == ""  # detached, as actions/checkout leaves a PR
     assert TOKEN not in (ws / ".git/config").read_text() and "extraheader" not in (ws / ".git/config").read_text()
-    assert git(ws, "tag") == ""
+    assert git(ws, "tag") == ""  # fetch-tags defaults to false, as in actions/checkout
     assert not (tmp_path / "home.gitconfig").exists() or str(ws) not in (tmp_path / "home.gitconfig").read_text()
 
 
@@ -177,7 +163,8 @@ def test_checkout_leaves_the_events_commit_when_the_branch_moved_on(served_origi
     ws = tmp_path / "ws"
     ws.mkdir()
     server, name = served_origin.http_url.rsplit("/", 1)
-    env = {"GITHUB_SERVER_URL": server, "GITHUB_REPOSITORY": name, "GITHUB_REF": "refs/heads/main", "GITHUB_SHA": event_sha}
+    env = {"GITHUB_SERVER_URL": server, "GITHUB_REPOSITORY": name, "GITHUB_REF": "refs/heads/main",
+           "GITHUB_SHA": event_sha}
     co = run_action("checkout", {}, tmp_path, cwd=ws, env=env)
 
     assert co.code == 0, co.stderr
@@ -187,11 +174,79 @@ def test_checkout_leaves_the_events_commit_when_the_branch_moved_on(served_origi
     assert git(ws, "rev-parse", "origin/main") == git(work, "rev-parse", "HEAD")
 
 
+def pull_request_job(served_origin, tmp_path: Path, name: str, payload: dict, **extra: str) -> dict[str, str]:
+    """The variables of a `name` workflow for origin's repository, with the event payload in a file."""
+    server, repository = served_origin.http_url.rsplit("/", 1)
+    return {"GITHUB_SERVER_URL": server, "GITHUB_REPOSITORY": repository, "GITHUB_REF": "refs/heads/main",
+            "GITHUB_SHA": git(served_origin.path, "rev-parse", "main"), **events.write_event(tmp_path, name, payload),
+            **extra}
+
+
+NOWHERE = "http://127.0.0.1:9/nothing-listens-here.git"
+
+
+@pytest.mark.parametrize("event, payload, inputs", [
+    ("pull_request_target", events.pull_request_target(), {"repository": NOWHERE, "ref": "refs/pull/7/merge"}),
+    ("pull_request_target", events.pull_request_target(), {"repository": NOWHERE, "ref": events.MERGE_SHA}),
+    ("pull_request_target", events.pull_request_target(),
+     {"repository": "someone/repo", "github-server-url": "http://127.0.0.1:9"}),
+    ("workflow_run", events.workflow_run(), {"repository": NOWHERE, "ref": events.HEAD_SHA}),
+], ids=["pr-target-merge-ref", "pr-target-merge-commit", "pr-target-fork-repository", "workflow-run-head-commit"])
+def test_fork_pull_request_code_is_refused_in_trusted_events(served_origin, tmp_path, event, payload, inputs):
+    """actions/checkout v7: refused before anything is fetched (nothing listens there: a fetch would be exit code 1)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    env = pull_request_job(served_origin, tmp_path, event, payload)
+    run = run_action("checkout", inputs, tmp_path, cwd=ws, env=env)
+    assert run.code == 2, run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("::error::")]
+    assert len(errors) == 1 and "set allow-unsafe-pr-checkout: true" in errors[0] and event in errors[0], run.stderr
+    assert run.outputs == {} and list(ws.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["same-repository", "allowed", "default-checkout"])
+def test_pull_request_checkouts_that_v7_allows(served_origin, static_server, tmp_path, case):
+    work, pr_commit = push_pull_request_ref(served_origin, tmp_path)
+    assert run_action("publish", publish_inputs(static_server), tmp_path, cwd=work).code == 0
+    head = dict(events.BASE) if case == "same-repository" else events.FORK
+    payload = events.pull_request_target(head_repo=head, head_sha=pr_commit, merge_sha=pr_commit)
+    inputs = {} if case == "default-checkout" else {"ref": "refs/pull/7/merge"}
+    if case == "allowed":
+        inputs["allow-unsafe-pr-checkout"] = "true"
+    ws = tmp_path / "ws"
+    ws.mkdir()
+
+    run = run_action("checkout", inputs, tmp_path, cwd=ws,
+                     env=pull_request_job(served_origin, tmp_path, "pull_request_target", payload))
+
+    assert run.code == 0, run.stderr
+    expected = git(served_origin.path, "rev-parse", "main") if case == "default-checkout" else pr_commit
+    assert run.outputs["commit"] == expected and git(ws, "rev-parse", "HEAD") == expected
+
+
+def test_ssh_key_is_masked_line_by_line_and_never_printed(tmp_path):
+    key = "\n".join(["-----BEGIN OPENSSH PRIVATE KEY-----", *(uuid.uuid4().hex * 2 for _ in range(4)),
+                     "-----END OPENSSH PRIVATE KEY-----"])
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    run = run_action("checkout", {"repository": NOWHERE, "ssh-key": key, "token": TOKEN}, tmp_path, cwd=ws)
+    assert run.code in (1, 2), run.stderr
+    masks = [line for line in run.stderr.splitlines() if line.startswith("::add-mask::")]
+    assert all(f"::add-mask::{line}" in masks for line in key.splitlines())
+    rest = "\n".join(line for line in run.stderr.splitlines() if not line.startswith("::add-mask::"))
+    assert not any(line in rest + run.stdout for line in key.splitlines()[1:-1]), run.stderr
+
+
 @pytest.mark.parametrize("command, inputs, complaint", [
     ("publish", {"store": "ftp://x"}, "--store 'ftp://x'"),
     ("publish", {"store": "/tmp/x", "push": "maybe"}, "input push"),
     ("checkout", {"repository": "http://127.0.0.1:9/x.git", "verify": "fast"}, "input verify"),
     ("checkout", {"repository": "http://127.0.0.1:9/x.git", "s3-part-size": "lots"}, "input s3-part-size"),
+    ("checkout", {"repository": "http://127.0.0.1:9/x.git", "submodules": "all"}, "input submodules"),
+    ("checkout", {"repository": "http://127.0.0.1:9/x.git", "fetch-depth": "-1"}, "input fetch-depth"),
+    ("checkout", {"repository": "http://127.0.0.1:9/x.git", "show-progress": "yes"}, "input show-progress"),
+    ("checkout", {"repository": "http://127.0.0.1:9/x.git", "allow-unsafe-pr-checkout": "sure"},
+     "input allow-unsafe-pr-checkout"),
 ])
 def test_bad_input_is_an_error_annotation_with_exit_code_2(tmp_path, command, inputs, complaint):
     ws = tmp_path / "ws"
@@ -219,8 +274,9 @@ def test_gitlab_mode_writes_a_dotenv_report(served_origin, static_server, tmp_pa
     server, name = served_origin.http_url.rsplit("/", 1)
     gitlab = {"GITLAB_CI": "true", "GITHUB_ACTIONS": "", "CI_SERVER_URL": server,
               "CI_PROJECT_PATH": name.removesuffix(".git")}
-    env = {**gitlab, "INPUT_STORE": str(static_server.root / prefix), "INPUT_PUBLIC_URL": f"{static_server.url}/{prefix}",
-           "INPUT_TOKEN": TOKEN, "INPUT_TOKEN_USER": "gitlab-ci-token", "CI_PROJECT_DIR": str(ws)}
+    env = {**gitlab, "INPUT_STORE": str(static_server.root / prefix),
+           "INPUT_PUBLIC_URL": f"{static_server.url}/{prefix}", "INPUT_TOKEN": TOKEN,
+           "INPUT_TOKEN_USER": "gitlab-ci-token", "CI_PROJECT_DIR": str(ws)}
     pub = run_action("publish", {}, tmp_path, cwd=ws, env=env, args=("--dotenv", str(tmp_path / "publish.env")))
     assert pub.code == 0, pub.stderr
     assert "::" not in pub.stderr and TOKEN not in pub.stderr
@@ -246,12 +302,13 @@ def test_gitlab_mode_writes_a_dotenv_report(served_origin, static_server, tmp_pa
 
 
 def test_inputs_read_both_spellings_and_strict_booleans():
-    inputs = Inputs({"INPUT_PUBLIC-URL": "https://a", "INPUT_GIT_MIRRORS": "git://m1\n git://m2, git://m3", "INPUT_CLEAN": "TRUE"})
+    inputs = Inputs({"INPUT_PUBLIC-URL": "https://a", "INPUT_GIT_MIRRORS": "git://m1\n git://m2, git://m3",
+                     "INPUT_CLEAN": "TRUE"})
     assert inputs.get("public-url") == "https://a"
-    assert inputs.list("git-mirrors") == ["git://m1", "git://m2", "git://m3"]
-    assert inputs.bool("clean") is True and inputs.bool("missing", True) is True
+    assert inputs.items("git-mirrors") == ["git://m1", "git://m2", "git://m3"]
+    assert inputs.flag("clean") is True and inputs.flag("missing", True) is True
     with pytest.raises(UsageError, match="input clean"):
-        Inputs({"INPUT_CLEAN": "yes"}).bool("clean")
+        Inputs({"INPUT_CLEAN": "yes"}).flag("clean")
     argv = to_argv("publish", inputs, {"store": "/s", "push": False})
     assert argv[:1] == ["publish"] and "--no-push" in argv and argv.count("--git-mirror") == 3
     assert "--public-url" in argv and "--json" not in argv

@@ -25,10 +25,10 @@ import pytest
 
 from mirrorci import ondemand
 from mirrorci.errors import SourceFailed
-from tests.cli_runner import run_cli
+from tests.support.cli import run_cli
+from tests.support.e2e import assert_same_as_git_clone, publish_to_static
+from tests.support.github import parse_github_output
 from tests.support.repos import git
-from tests.test_action_entrypoint import parse_github_output
-from tests.test_e2e_checkout import assert_same_as_git_clone, publish_to_static
 
 ROOT = Path(__file__).resolve().parents[1]
 MAIN = ROOT / "checkout" / "dist" / "main.js"
@@ -40,6 +40,9 @@ THIRD_PARTY = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "torf"
                "urllib3", "certifi", "charset_normalizer", "idna", "git", "gitdb", "smmap", "libtorrent")
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+# actions/checkout's defaults leave a depth-1 fallback and no tags:
+# these inputs make the step leave what git clone does.
+LIKE_GIT_CLONE = {"fetch-tags": "true", "fetch-depth": "0"}
 
 # Stands in for python3 (MIRRORCI_PYTHON): refuses third-party modules, records every attempt,
 # then runs `-c CODE args...` as python would.
@@ -110,8 +113,9 @@ class Runner:
         for name in ("output", "state", "summary"):
             (files / name).touch()
         (self.tmp / "imports.log").write_text("")
-        full = {**self.env(workspace, env), "GITHUB_OUTPUT": str(files / "output"), "GITHUB_STATE": str(files / "state"),
-                "GITHUB_STEP_SUMMARY": str(files / "summary"), **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
+        full = {**self.env(workspace, env), "GITHUB_OUTPUT": str(files / "output"),
+                "GITHUB_STATE": str(files / "state"), "GITHUB_STEP_SUMMARY": str(files / "summary"),
+                **{f"INPUT_{k.upper()}": v for k, v in inputs.items()}}
         proc = subprocess.run([NODE, str(MAIN)], cwd=workspace, env=full, capture_output=True, text=True, timeout=300)
         return Step(proc.returncode, proc.stdout, proc.stderr, parse_github_output((files / "output").read_text()),
                     parse_github_output((files / "state").read_text()), (files / "summary").read_text(),
@@ -148,8 +152,9 @@ def test_checkout_and_post_step_as_a_runner_runs_them(served_origin, static_serv
     runner = Runner(tmp_path)
     ws = workspace_with_a_decoy(tmp_path)
 
-    step = runner.main(ws, {"token": TOKEN, "persist-credentials": "true", "clean": "true", "cache-dir": str(tmp_path / "cache")},
-                       event_env(served_origin))
+    inputs = {"token": TOKEN, "persist-credentials": "true", "clean": "true", "cache-dir": str(tmp_path / "cache"),
+              **LIKE_GIT_CLONE}
+    step = runner.main(ws, inputs, event_env(served_origin))
 
     assert step.code == 0, step.stdout + step.stderr
     assert step.imports == []
@@ -199,11 +204,55 @@ def test_post_step_removes_what_a_failed_run_left(tmp_path):
     assert runner.post(ws, {}).stdout == ""  # nothing handed over: nothing to do
 
 
+def test_post_step_removes_a_persisted_ssh_key_and_listed_files(tmp_path):
+    """An ssh key persisted beside the credentials include goes with it; remove_files lists any other leftover."""
+    runner = Runner(tmp_path)
+    ws = tmp_path / "ws"
+    git(tmp_path, "init", "-q", str(ws))
+    base = runner.temp / f"mirrorci-credentials-{uuid.uuid4().hex[:12]}"
+    for suffix in (".config", ".key", ".known_hosts"):
+        Path(f"{base}{suffix}").write_text("x\n")
+    git(ws, "config", "--add", "include.path", f"{base}.config")
+    left = [runner.temp / "left-1", runner.temp / "left 2"]
+    for path in left:
+        path.write_text("x")
+    kept = runner.temp / "kept"
+    kept.mkdir()
+
+    post = runner.post(ws, {"repository_path": str(ws), "credentials_file": f"{base}.config",
+                            "remove_files": "\n".join([*map(str, left), "relative/ignored", str(kept)])})
+
+    assert post.returncode == 0 and "removed the persisted credentials (1 file)" in post.stdout, post.stdout
+    assert not any(Path(f"{base}{suffix}").exists() for suffix in (".config", ".key", ".known_hosts"))
+    assert not any(path.exists() for path in left)
+    assert kept.is_dir() and f"::warning::cannot remove {kept}" in post.stdout  # a directory is never deleted
+    assert git(ws, "config", "--get-all", "include.path", check=False) == ""
+
+
+def test_fork_pull_request_refusal_through_the_launcher(tmp_path):
+    """Inputs reach python as the runner passes them (INPUT_ with hyphens kept), the refusal as one error line."""
+    runner = Runner(tmp_path)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    payload = tmp_path / "event.json"
+    payload.write_text(json.dumps({"repository": {"id": 1}, "pull_request": {"head": {"repo": {"id": 2}}}}))
+    env = {"GITHUB_EVENT_NAME": "pull_request_target", "GITHUB_EVENT_PATH": str(payload),
+           "GITHUB_REPOSITORY": "owner/repo", "GITHUB_SERVER_URL": "http://127.0.0.1:9"}
+
+    step = runner.main(ws, {"ref": "refs/pull/1/merge", "show-progress": "false"}, env)
+
+    assert step.code == 2, step.stdout + step.stderr
+    errors = [line for line in (step.stdout + step.stderr).splitlines() if line.startswith("::error::")]
+    assert len(errors) == 1 and "allow-unsafe-pr-checkout: true" in errors[0]
+    allowed = runner.main(ws, {"ref": "refs/pull/1/merge", "allow-unsafe-pr-checkout": "true"}, env)
+    assert allowed.code == 1 and "allow-unsafe-pr-checkout" not in allowed.stderr  # let through, then nothing listens
+
+
 @pytest.mark.parametrize("case", ["streaming", "git-mirror", "s3-uninstallable"])
 def test_checkout_path_imports_only_the_standard_library(case, served_origin, static_server, git_daemon,
                                                           git_serve_root, moto, tmp_path):
     runner = Runner(tmp_path)
-    inputs = {"persist-credentials": "false", "verify": "full" if case == "streaming" else "auto"}
+    inputs = {"persist-credentials": "false", "verify": "full" if case == "streaming" else "auto", **LIKE_GIT_CLONE}
     env = {**event_env(served_origin)}
     if case == "git-mirror":
         mirror = f"mirror-{uuid.uuid4().hex[:8]}.git"
@@ -274,6 +323,16 @@ def test_the_first_new_enough_python_is_used(tmp_path):
     assert found["version"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
+def test_hyphenated_inputs_also_reach_python_in_a_form_a_shell_keeps():
+    """INPUT_FETCH-TAGS is no shell name: a python3 that is a shell script would drop it, not INPUT_FETCH_TAGS."""
+    script = (f"const m = require({str(MAIN)!r}); console.log(JSON.stringify(m.childEnv("
+              "{'INPUT_FETCH-TAGS': 'true', 'INPUT_SSH_USER': 'given', 'INPUT_SSH-USER': 'other', 'HOME-X': '1'})))")
+    proc = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=60)
+    env = json.loads(proc.stdout)
+    assert env["INPUT_FETCH_TAGS"] == env["INPUT_FETCH-TAGS"] == "true"
+    assert env["INPUT_SSH_USER"] == "given" and "HOME_X" not in env  # an existing spelling wins; other names untouched
+
+
 # -- installing on demand -------------------------------------------------------
 
 def fake_wheel(dest: Path, name: str, version: str) -> Path:
@@ -285,8 +344,11 @@ def fake_wheel(dest: Path, name: str, version: str) -> Path:
         f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
         f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
-    record = "".join(f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(c.encode()).digest()).rstrip(b'=').decode()},"
-                     f"{len(c.encode())}\n" for n, c in files.items()) + f"{dist}.dist-info/RECORD,,\n"
+    def digest(content: str) -> str:
+        return base64.urlsafe_b64encode(hashlib.sha256(content.encode()).digest()).rstrip(b"=").decode()
+
+    record = "".join(f"{n},sha256={digest(c)},{len(c.encode())}\n" for n, c in files.items())
+    record += f"{dist}.dist-info/RECORD,,\n"
     with zipfile.ZipFile(path, "w") as zf:
         for n, c in files.items():
             zf.writestr(n, c)

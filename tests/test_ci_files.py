@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mirrorci.ci.inputs import input_specs
-from mirrorci.ci.run import EXTRA_INPUTS
+from mirrorci.ci.inputs import EXTRA_INPUTS, default, input_specs
+from tests.support.tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTIONS = {"publish": ROOT / "action.yml", "checkout": ROOT / "checkout" / "action.yml"}
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 TEMPLATES = {"publish": ROOT / "templates" / "publish.yml", "checkout": ROOT / "templates" / "checkout.yml"}
-
-
-def tool(name: str) -> str:
-    """A validator from the test extra; its absence fails in CI and skips elsewhere."""
-    for candidate in (Path(sys.executable).parent / name, shutil.which(name)):
-        if candidate and Path(candidate).exists():
-            return str(candidate)
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is not installed (pip install -e '.[test]')")
-    pytest.skip(f"{name} is not installed (pip install -e '.[test]')")
 
 
 def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
@@ -90,13 +77,27 @@ def test_every_cli_option_is_an_action_input(command):
         assert (ACTIONS[command].parent / action["runs"]["image"]).resolve() == ROOT / "Dockerfile"
 
 
+# actions/checkout v7's inputs and their defaults (its action.yml; '' where it declares none).
+ACTIONS_CHECKOUT_V7 = {
+    "repository": "${{ github.repository }}", "ref": "", "token": "${{ github.token }}", "ssh-key": "",
+    "ssh-known-hosts": "", "ssh-strict": "true", "ssh-user": "git", "persist-credentials": "true", "path": "",
+    "clean": "true", "filter": "", "sparse-checkout": "", "sparse-checkout-cone-mode": "true", "fetch-depth": "1",
+    "fetch-tags": "false", "show-progress": "true", "lfs": "false", "submodules": "false",
+    "set-safe-directory": "true", "github-server-url": "", "allow-unsafe-pr-checkout": "false",
+}
+
+
 def test_checkout_inputs_follow_actions_checkout():
-    inputs = yaml.safe_load(ACTIONS["checkout"].read_text())["inputs"]
-    assert inputs["repository"]["default"] == "${{ github.repository }}"
-    assert inputs["token"]["default"] == "${{ github.token }}"
-    assert inputs["persist-credentials"]["default"] == "true" and inputs["clean"]["default"] == "true"
-    outputs = yaml.safe_load(ACTIONS["checkout"].read_text())["outputs"]
-    assert {"commit", "method", "origin-fetched"} <= set(outputs)
+    action = yaml.safe_load(ACTIONS["checkout"].read_text())
+    inputs = action["inputs"]
+    assert {name: inputs[name]["default"] for name in ACTIONS_CHECKOUT_V7 if name in inputs} == ACTIONS_CHECKOUT_V7
+    # What the entry point assumes when a variable is missing agrees with action.yml.
+    for spec in input_specs("checkout"):
+        if spec.name in ACTIONS_CHECKOUT_V7 and spec.kind != "value":
+            assert default("checkout", spec) == ACTIONS_CHECKOUT_V7[spec.name], spec.name
+    assert default("checkout", next(s for s in input_specs("checkout") if s.name == "fetch-depth")) == "1"
+    assert {"commit", "ref", "method", "origin-fetched", "submodules"} <= set(action["outputs"])
+
     outputs = yaml.safe_load(ACTIONS["publish"].read_text())["outputs"]
     assert {"bundle-url", "bundle-sha256", "info-hash", "refs"} <= set(outputs)
 
@@ -116,8 +117,8 @@ def test_template_variables_are_inputs_the_entry_point_reads(command):
 
 def test_dockerfile_is_a_plain_container_action_image():
     text = (ROOT / "Dockerfile").read_text()
-    instructions = [line.split()[0].upper() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
-                    and not line.startswith((" ", "\t"))]
+    instructions = [line.split()[0].upper() for line in text.splitlines()
+                    if line.strip() and not line.lstrip().startswith("#") and not line.startswith((" ", "\t"))]
     assert instructions[0] == "FROM" and re.search(r"^FROM debian:bookworm-slim$", text, re.M)
     assert "USER" not in instructions and "WORKDIR" not in instructions
     assert "entrypoint.py" in text.splitlines()[-1] and "requirements.lock" in text
@@ -139,14 +140,18 @@ def test_requirements_lock_pins_every_dependency():
 
 
 def test_dockerfile_installs_the_requirements_before_the_source():
-    """The dependency layer is rebuilt only when requirements.lock changes (tests/test_container.py checks the layers)."""
+    """The dependency layer is rebuilt only when requirements.lock changes.
+
+    tests/test_container.py checks the layers themselves.
+    """
     steps = [line for line in (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
 
     def first(pattern: str) -> int:
         return next(i for i, line in enumerate(steps) if re.search(pattern, line))
 
-    copy_lock, install_lock = first(r"^COPY requirements\.lock "), first(r"^RUN .*pip install .*-r .*requirements\.lock")
+    copy_lock = first(r"^COPY requirements\.lock ")
+    install_lock = first(r"^RUN .*pip install .*-r .*requirements\.lock")
     copy_source, install_source = first(r"^COPY mirrorci/ "), first(r"^RUN .*pip install .*--no-deps")
     assert copy_lock < install_lock < copy_source < install_source
     assert not any(re.match(r"COPY \. ", line) for line in steps)

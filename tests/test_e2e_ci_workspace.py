@@ -7,9 +7,9 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from tests.cli_runner import run_cli
+from tests.support.cli import run_cli
+from tests.support.e2e import assert_same_as_git_clone, checkout, push_pull_request_ref
 from tests.support.repos import fsck_ok, git
-from tests.test_e2e_checkout import assert_same_as_git_clone, checkout
 
 TOKEN = "tok-" + uuid.uuid4().hex
 
@@ -60,21 +60,11 @@ def test_token_goes_to_origin_only_and_is_never_printed(served_origin, static_se
     assert Path(included[0]).stat().st_mode & 0o077 == 0
 
 
-def push_pull_request_ref(origin, tmp_path: Path) -> tuple[Path, str]:
-    """A commit that exists on origin only as refs/pull/7/merge, as GitHub makes for a pull request."""
-    work = tmp_path / "w"
-    git(tmp_path, "clone", "-q", origin.git_url, str(work))
-    (work / "pr.txt").write_text("from a pull request\n")
-    git(work, "add", "pr.txt")
-    git(work, "commit", "-qm", "pr change")
-    git(work, "push", "-q", "origin", "HEAD:refs/pull/7/merge")
-    return work, git(work, "rev-parse", "HEAD")
-
-
 def test_pull_request_ref_is_checked_out_detached(served_origin, static_server, tmp_path):
     work, pr_commit = push_pull_request_ref(served_origin, tmp_path)
     prefix = f"store-{uuid.uuid4().hex[:6]}"
-    run_cli("publish", "--repo", work, "--store", static_server.root / prefix, "--public-url", f"{static_server.url}/{prefix}")
+    run_cli("publish", "--repo", work, "--store", static_server.root / prefix,
+            "--public-url", f"{static_server.url}/{prefix}")
 
     result = checkout(served_origin.git_url, tmp_path / "co", "--ref", "refs/pull/7/merge")
 

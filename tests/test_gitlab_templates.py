@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.e2e import publish_to_static
 from tests.support.gitlab import JobRun, render
 from tests.support.repos import fsck_ok, git, repo_snapshot
-from tests.test_e2e_checkout import publish_to_static
-from tests.test_zipapp import build_zipapp
+from tests.support.zipapp import build_zipapp
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKOUT = ROOT / "templates" / "checkout.yml"
@@ -55,8 +55,10 @@ def with_mirrorci_ci(bin_dir: Path) -> Path:
 def predefined(served_origin, build_dir: Path, bin_dir: Path, branch: str, **extra: str) -> dict[str, str]:
     """What a GitLab runner puts in a job's environment, for a pipeline on `branch`."""
     server, name = served_origin.http_url.rsplit("/", 1)
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("INPUT_", "GITHUB_", "CI_", "GITLAB_", "MIRRORCI_"))}
-    path = os.pathsep.join(p for p in base.get("PATH", "").split(os.pathsep) if shutil.which("mirrorci-ci", path=p) is None)
+    platform = ("INPUT_", "GITHUB_", "CI_", "GITLAB_", "MIRRORCI_")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(platform)}
+    dirs = base.get("PATH", "").split(os.pathsep)
+    path = os.pathsep.join(p for p in dirs if shutil.which("mirrorci-ci", path=p) is None)
     return {
         **base, "PATH": f"{bin_dir}{os.pathsep}{path}",
         "CI": "true", "GITLAB_CI": "true", "CI_JOB_ID": "4242", "CI_PROJECT_DIR": str(build_dir),

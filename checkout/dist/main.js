@@ -43,8 +43,16 @@ function findPython(env, platform) {
   return { found };
 }
 
+// Every input (ssh-key, sparse-checkout, allow-unsafe-pr-checkout, ...) reaches mirrorci as an
+// INPUT_<NAME> variable (mirrorci/ci/inputs.py). The runner keeps the hyphens (INPUT_FETCH-TAGS), which
+// no shell accepts in a name: a python3 that is a shell script (a version manager's shim, a wrapper
+// named by MIRRORCI_PYTHON) would drop those variables. Each is also passed as INPUT_FETCH_TAGS.
 function childEnv(env) {
   const out = { ...env, PYTHONUNBUFFERED: '1' };
+  for (const [name, value] of Object.entries(env)) {
+    const plain = name.replace(/-/g, '_');
+    if (name.startsWith('INPUT_') && plain !== name && !(plain in out)) out[plain] = value;
+  }
   if (!out.PYTHONUTF8 && !out.PYTHONIOENCODING) out.PYTHONUTF8 = '1';
   // s3 and torrent packages, installed on demand the first time such a method is tried (mirrorci/ondemand.py).
   if (!out.MIRRORCI_DEPS_DIR) out.MIRRORCI_DEPS_DIR = path.join(env.RUNNER_TOOL_CACHE || env.RUNNER_TEMP || os.tmpdir(), 'mirrorci-deps');

@@ -1,7 +1,8 @@
-"""CI glue for the container image: GitHub Actions and GitLab CI/CD components.
+"""CI glue: GitHub Actions (the container and JavaScript actions) and GitLab CI/CD components.
 
-`entrypoint.py publish|checkout [--gitlab]` reads the `INPUT_*` variables, runs
-the same API as the command line, and writes step outputs (see run.py).
+`entrypoint.py publish|checkout [--gitlab]` reads the `INPUT_*` variables (inputs.py),
+runs the same API as the command line (run.py), and writes the step's outputs
+(reports.py) where the platform keeps them (platform.py).
 """
 
 from .run import main

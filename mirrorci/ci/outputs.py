@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .. import log
+from ..progress import human_bytes as human_bytes  # re-exported: one formatter for every byte count
 
 # GitLab rejects dotenv reports over 5 KB; keep a margin for its own accounting.
 DOTENV_LIMIT = 5000
@@ -86,12 +87,3 @@ def markdown_table(rows: list[tuple[str, object]]) -> str:
     lines = ["| | |", "|---|---|"]
     lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rows]
     return "\n".join(lines) + "\n"
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"

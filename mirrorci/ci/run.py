@@ -1,306 +1,189 @@
-"""What the container entry point does: inputs in, the CLI's API, outputs out.
+"""The CI entry: the step's inputs become a `mirrorci publish|checkout` call, its result the step's outputs.
 
-GitHub (GITHUB_ACTIONS=true): outputs to `$GITHUB_OUTPUT`, a Markdown report to
-`$GITHUB_STEP_SUMMARY`, `::group::`/`::add-mask::`/`::error::` workflow commands.
-GitLab (`--gitlab`, or GITLAB_CI=true): outputs as a dotenv report.
-Exit codes are the CLI's: 2 bad inputs or configuration, 1 failure.
+    entrypoint.py publish|checkout [--gitlab] [--dotenv FILE]
+
+This layer only adapts. Whatever a checkout does (the event's commit, tags,
+safe.directory, the files' owner) is a CLI option; whatever differs between
+GitHub and GitLab is the platform's (platform.py). Secrets go to the CLI in the
+environment it runs with, built here in one place (CliCall), never on a command
+line. Exit codes are the CLI's: 2 bad inputs or configuration, 1 failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import subprocess
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .. import auth, cli, log
-from ..errors import UsageError
 from ..gitcmd import Git
-from . import outputs as out
-from .inputs import Inputs, parse, to_argv
+from . import reports
+from .inputs import Inputs, environment, parse, secret_input_variables, secrets, to_argv
+from .platform import Platform, detect
+from .pullrequests import Request
 
-# Inputs holding secrets, and the environment variables the CLI reads them from.
-SECRET_INPUTS = {
-    "token": cli.TOKEN_ENV,
-    "aws-access-key-id": "AWS_ACCESS_KEY_ID",
-    "aws-secret-access-key": "AWS_SECRET_ACCESS_KEY",
-    "aws-session-token": "AWS_SESSION_TOKEN",
-    "transmission-user": "MIRRORCI_TRANSMISSION_USER",
-    "transmission-password": "MIRRORCI_TRANSMISSION_PASSWORD",
-}
-SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MIRRORCI_TRANSMISSION_PASSWORD", cli.TOKEN_ENV)
-# Inputs the entry point reads itself, beyond the CLI's options (see inputs.py).
-EXTRA_INPUTS = {
-    "publish": {*SECRET_INPUTS, "token-user"},
-    "checkout": {*SECRET_INPUTS, "token-user", "fetch-tags", "fetch-depth", "set-safe-directory", "github-server-url"},
-}
 # What the checkout hands its post step (checkout/dist/post.js): `STATE_<name>` there.
 STATE_REPOSITORY = "repository_path"
 STATE_CREDENTIALS = "credentials_file"
-# Whose values are not secret but still kept out of logs (as other actions do).
-MASK_ALSO = ("aws-access-key-id",)
+STATE_REMOVE = "remove_files"  # one path per line: files the checkout left for the post step to delete
+SHA = re.compile(r"^(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})$")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="entrypoint.py", description="mirrorci in CI: inputs from INPUT_* variables")
     parser.add_argument("command", choices=("publish", "checkout"))
-    parser.add_argument("--gitlab", action="store_true", help="GitLab mode: outputs as a dotenv report (default when GITLAB_CI=true)")
-    parser.add_argument("--dotenv", type=Path, help="dotenv report to write in GitLab mode (default: mirrorci-<command>.env)")
+    parser.add_argument("--gitlab", action="store_true",
+                        help="GitLab mode: outputs as a dotenv report (default when GITLAB_CI=true)")
+    parser.add_argument("--dotenv", type=Path,
+                        help="dotenv report to write in GitLab mode (default: mirrorci-<command>.env)")
     args = parser.parse_args(argv)
-    ci = Context(gitlab=args.gitlab or (log.on_gitlab() and not log.on_github()), inputs=Inputs())
+    env = dict(os.environ)
+    call = CliCall(args.command, detect(args.gitlab, env), Inputs(env), env)
 
     def work() -> tuple[dict[str, str], str]:
-        ci.take_secrets()  # first: nothing may be printed before the runner knows what to mask
-        ci.prepare_git()
-        return publish(ci) if args.command == "publish" else checkout(ci)
+        call.mask_secrets()  # first: nothing may be printed before the runner knows what to mask
+        return (publish if args.command == "publish" else checkout)(call)
 
     code, results = cli.guarded(work)
     if code or results is None:
         return code
     outputs, report = results
-    if ci.gitlab:
-        path = args.dotenv or Path(os.environ.get("MIRRORCI_DOTENV") or f"mirrorci-{args.command}.env")
-        out.write_dotenv(outputs, path)
-        log.info(f"outputs written to the dotenv report {path}")
-    else:
-        out.write_github_outputs(outputs)
-        out.append_summary(report)
+    call.platform.publish(args.command, outputs, report, args.dotenv)
     return 0
 
 
-class Context:
-    def __init__(self, gitlab: bool, inputs: Inputs) -> None:
-        self.gitlab = gitlab
-        self.inputs = inputs
-        self.token = ""
+@dataclass
+class CliCall:
+    """One `mirrorci <command>` call from a step: its inputs, the platform, the job's environment."""
 
-    def take_secrets(self) -> None:
-        """Mask every secret input, move it where the CLI reads it, drop the INPUT_* copy."""
-        for name in SECRET_INPUTS:
-            value = self.inputs.get(name)
-            if value:
-                log.mask(value)
-        for name in MASK_ALSO:
-            log.mask(self.inputs.get(name))
-        for var in SECRET_ENV:
-            log.mask(os.environ.get(var, "").strip())
-        transmission = self.inputs.get("transmission")
-        if transmission and urlsplit(transmission).password:
-            log.mask(urlsplit(transmission).password)
-        for name, var in SECRET_INPUTS.items():
-            value = self.inputs.get(name)
-            for key in (f"INPUT_{name.upper()}", f"INPUT_{name.upper().replace('-', '_')}"):
-                os.environ.pop(key, None)
-            if value:
-                os.environ[var] = value
-        self.token = os.environ.get(cli.TOKEN_ENV, "").strip()
-        os.environ[cli.TOKEN_USER_ENV] = self.inputs.get("token-user", auth.DEFAULT_TOKEN_USER)
+    command: str
+    platform: Platform
+    inputs: Inputs
+    job_env: Mapping[str, str]
 
-    def prepare_git(self) -> None:
-        """The workspace belongs to another user inside the container: trust it, for this process."""
-        os.environ.update(auth.config_env({"safe.directory": "*"}))
-        os.environ.setdefault("GIT_TERMINAL_PROMPT", "0")
+    def mask_secrets(self) -> None:
+        for secret in secrets(self.command, self.inputs, self.job_env):
+            log.mask(secret)
 
-    def use_token_for(self, url: str) -> None:
-        """A given token replaces any credential an earlier checkout left in the repository's config.
+    def git_config(self, token_url: str | None = None) -> dict[str, str]:
+        """Git settings for this step's processes: the workspace may belong to another user (a container
+        action runs as root), and a token given to the step replaces any credential an earlier checkout
+        left in the repository's config (git would send both, and servers refuse two Authorization headers;
+        an empty value resets the list before ours is added, see auth.py)."""
+        pairs = {"safe.directory": "*"}
+        prefix = auth.url_prefix(token_url or "")
+        if prefix and self.cli_env(token_url or "").get(cli.TOKEN_ENV):
+            pairs[f"http.{prefix}.extraheader"] = ""
+        return auth.config_env(pairs, base=dict(self.job_env))
 
-        Git sends every matching extraHeader, and servers refuse two Authorization
-        headers; an empty value resets the list before ours is added (auth.py).
-        """
-        prefix = auth.url_prefix(url)
-        if self.token and prefix:
-            os.environ.update(auth.config_env({f"http.{prefix}.extraheader": ""}))
+    def cli_env(self, url: str) -> dict[str, str]:
+        """The CLI's environment inputs: the token (the platform's job token by default), its user, keys."""
+        defaults = {"token-user": self.platform.token_user}
+        if self.inputs.raw("token") is None:
+            defaults["token"] = self.platform.default_token(url)
+        return environment(self.command, self.inputs, defaults)
 
-    def workspace(self) -> Path:
-        ws = os.environ.get("GITHUB_WORKSPACE") or os.environ.get("CI_PROJECT_DIR")
-        return Path(ws) if ws else Path.cwd()
+    def environment(self, url: str) -> dict[str, str]:
+        """The job's environment, without the runner's copies of secret inputs, plus the CLI's inputs."""
+        hidden = set(secret_input_variables(self.command))
+        env = {k: v for k, v in self.job_env.items() if k not in hidden}
+        env.setdefault("GIT_TERMINAL_PROMPT", "0")
+        return {**env, **self.cli_env(url), **self.git_config(url)}
 
-    def resolve(self, path: str) -> Path:
-        p = Path(path or ".")
-        return p if p.is_absolute() else self.workspace() / p
+    def run(self, overrides: Mapping[str, Any], url: str, extra: list[str] | None = None) -> dict[str, Any]:
+        args = parse(to_argv(self.command, self.inputs, overrides, extra or []))
+        with lent_environment(self.environment(url)):
+            return cli.dispatch(args)
+
+
+@contextlib.contextmanager
+def lent_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Run the CLI with `env` as its environment, and give the job's back afterwards.
+
+    The CLI and the git it starts read the process environment (MIRRORCI_TOKEN,
+    GIT_CONFIG_*); until cli.dispatch takes an environment of its own, it is lent
+    to the process for the call, from this one place.
+    """
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 # -- publish ----------------------------------------------------------------
 
-def publish(ci: Context) -> tuple[dict[str, str], str]:
-    repo = ci.resolve(ci.inputs.get("path", "."))
-    remote = ci.inputs.get("remote", "origin")
-    overrides: dict[str, Any] = {"path": str(repo), "remote": remote}
-    if ci.gitlab and remote == "origin" and os.environ.get("CI_SERVER_URL") and os.environ.get("CI_PROJECT_PATH"):
-        # The runner's origin URL embeds the job token; publish to the project's plain URL instead.
-        overrides["remote"] = f"{os.environ['CI_SERVER_URL'].rstrip('/')}/{os.environ['CI_PROJECT_PATH']}.git"
-    ci.use_token_for(_remote_url(repo, overrides["remote"]))
-    summary = cli.dispatch(parse(to_argv("publish", ci.inputs, overrides)))
-    return publish_outputs(summary), publish_report(summary)
+def publish(call: CliCall) -> tuple[dict[str, str], str]:
+    repo = call.platform.resolve(call.inputs.get("path", "."))
+    remote = call.platform.publish_remote(call.inputs.get("remote", "origin"))
+    summary = call.run({"path": str(repo), "remote": remote}, _remote_url(call, repo, remote))
+    return reports.publish_outputs(summary), reports.publish_report(summary)
 
 
-def _remote_url(repo: Path, remote: str) -> str:
+def _remote_url(call: CliCall, repo: Path, remote: str) -> str:
     if "://" in remote:
         return remote
-    proc = subprocess.run(["git", "-C", str(repo), "config", "--get", f"remote.{remote}.url"],
-                          capture_output=True, text=True)
-    return proc.stdout.strip()
-
-
-def publish_outputs(summary: dict[str, Any]) -> dict[str, str]:
-    torrent = summary.get("torrent") or {}
-    return {
-        "name": summary["name"],
-        "bundle-url": summary["bundle"]["url"],
-        "bundle-sha256": summary["bundle"]["sha256"],
-        "bundle-size": str(summary["bundle"]["size"]),
-        "bundle-list-url": summary.get("bundle_list_url") or "",
-        "refs": "\n".join(f"{oid} {ref}" for ref, oid in sorted(summary.get("refs", {}).items())),
-        "info-hash": str(torrent.get("info_hash") or ""),
-    }
-
-
-def publish_report(summary: dict[str, Any]) -> str:
-    b = summary["bundle"]
-    rows: list[tuple[str, object]] = [
-        ("Mirror", f"`{summary['name']}` in {summary['store']}"),
-        ("Bundle", f"[{b['key']}]({b['url']})" if b["url"].startswith("http") else f"`{b['url']}`"),
-        ("Size", f"{out.human_bytes(b['size'])}, {b['refs']} refs"),
-        ("sha256", f"`{b['sha256']}`"),
-    ]
-    torrent = summary.get("torrent") or {}
-    if torrent.get("info_hash"):
-        rows.append(("Info hash", f"`{torrent['info_hash']}`"))
-    rows += [(f"`{ref}`", f"`{oid[:12]}`") for ref, oid in sorted(summary.get("refs", {}).items())]
-    if summary.get("timings", {}).get("total") is not None:
-        rows.append(("Time", f"{summary['timings']['total']:.1f} s"))
-    return "### mirrorci publish\n\n" + out.markdown_table(rows)
+    found = Git(repo, env=call.git_config()).run("config", "--get", f"remote.{remote}.url", check=False)
+    return found.stdout.decode("utf-8", "replace").strip()
 
 
 # -- checkout ---------------------------------------------------------------
 
-def repository_url(repository: str, server_url: str) -> str:
-    """`owner/name` on the job's server, or a URL as given."""
-    if "://" in repository or repository.startswith(("/", "git@")):
-        return repository
-    if not server_url:
-        raise UsageError("input repository: give owner/name together with github-server-url (or GITHUB_SERVER_URL), or a full URL")
-    return f"{server_url.rstrip('/')}/{repository.strip('/')}"
+@dataclass(frozen=True)
+class Target:
+    """What the step checks out: origin's URL, the ref and commit, and whether it is the job's own default."""
+
+    url: str
+    qualified: str  # owner/name
+    ref: str | None
+    commit: str | None
+    default: bool
 
 
-def _event_ref(ci: Context, repository: str) -> tuple[str | None, str | None]:
-    """actions/checkout's default: the ref and commit of the event, for the repository that triggered it."""
-    env = os.environ
-    if ci.gitlab:
-        if repository not in ("", env.get("CI_PROJECT_PATH", "")):
-            return None, None
-        ref = env.get("CI_MERGE_REQUEST_REF_PATH") or env.get("CI_COMMIT_TAG") or env.get("CI_COMMIT_BRANCH")
-        # The job's commit: with GIT_STRATEGY none (mirrorci in the job's script) nobody else
-        # checks it out; with fetch, the runner's fetch then checks out the same one.
-        return ref or None, env.get("CI_COMMIT_SHA") or None
-    if repository.lower() not in ("", env.get("GITHUB_REPOSITORY", "").lower()):
-        return None, None
-    ref = env.get("GITHUB_REF") or None
-    sha = env.get("GITHUB_SHA") or None
-    return ref or sha, sha
+def resolve_target(platform: Platform, inputs: Inputs) -> Target:
+    """actions/checkout's rules: the job's own repository defaults to the event's ref and commit; a `ref`
+    that is a commit id is the commit; owner/name is fetched over ssh when the step has an ssh key."""
+    server = platform.server_url(inputs.get("github-server-url"))
+    own = platform.own_repository()
+    repository = inputs.get("repository") or own
+    url = platform.url_of(repository, server, inputs.get("ssh-user", "git") if inputs.get("ssh-key") else None)
+    qualified = platform.qualified(repository, server)
+    is_own = bool(own) and qualified.lower() == platform.qualified(own, server).lower()
+    ref = inputs.get("ref")
+    if ref:
+        return Target(url, qualified, ref, ref if SHA.match(ref) else None, default=False)
+    event_ref, event_commit = platform.event_ref() if is_own else (None, None)
+    return Target(url, qualified, event_ref, event_commit, default=is_own)
 
 
-def checkout(ci: Context) -> tuple[dict[str, str], str]:
-    inputs, env = ci.inputs, os.environ
-    repository = inputs.get("repository")
-    if ci.gitlab:
-        server = env.get("CI_SERVER_URL", "")
-        url = repository_url(repository or env.get("CI_PROJECT_PATH", ""), server)
-        if "://" in url and not url.endswith(".git") and server and url.startswith(server):
-            url += ".git"
-    else:
-        server = inputs.get("github-server-url") or env.get("GITHUB_SERVER_URL", "")
-        url = repository_url(repository or env.get("GITHUB_REPOSITORY", ""), server)
-    ref, sha = (inputs.get("ref"), None) if inputs.get("ref") else _event_ref(ci, repository)
-    target = ci.resolve(inputs.get("path", "."))
-    depth = inputs.get("fetch-depth", "0")
-    if depth != "0":
-        log.info(f"fetch-depth {depth} ignored: mirrorci always checks out the full history")
+def checkout(call: CliCall) -> tuple[dict[str, str], str]:
+    platform, inputs = call.platform, call.inputs
+    target = resolve_target(platform, inputs)
+    pr_ref = "" if target.ref == target.commit else target.ref or ""
+    platform.check_pull_request(Request(target.qualified, pr_ref, target.commit, target.default),
+                                inputs.flag("allow-unsafe-pr-checkout", False))
+    path = platform.resolve(inputs.get("path", "."))
+    if platform.leaves_existing_clone(path):
+        log.info(f"{path} is already a repository (an earlier job's): the runner's own fetch updates it")
+        return reports.existing_clone_outputs(target.ref or ""), ""
 
-    if ci.gitlab and (target / ".git").exists() and env.get("GIT_STRATEGY") != "none":
-        log.info(f"{target} is already a repository (an earlier job's): the runner's own fetch updates it")
-        return {"commit": "", "ref": ref or "", "method": "existing", "origin-fetched": "true",
-                "bytes-from-mirror": "0", "bytes-from-origin": "0"}, ""
-
-    overrides: dict[str, Any] = {
-        "repository": url, "ref": ref or "", "path": str(target),
-        "clean": inputs.bool("clean", True), "persist-credentials": inputs.bool("persist-credentials", True),
-    }
-    ci.use_token_for(url)
-    if not ci.gitlab:  # the post step removes what persist-credentials leaves, even after a failure
-        out.save_state(STATE_REPOSITORY, str(target))
-    result = cli.dispatch(parse(to_argv("checkout", inputs, overrides)))
-    if not ci.gitlab and result.get("credentials_file"):
-        out.save_state(STATE_CREDENTIALS, result["credentials_file"])
-    repo = Git(Path(result["path"]))
-
-    if sha and result["head"] != sha:
-        _move_to_event_commit(ci, repo, url, sha, result)
-    if not inputs.bool("fetch-tags", True):
-        tags = repo.out("for-each-ref", "--format=delete %(refname)", "refs/tags/")
-        if tags:
-            repo.run("update-ref", "--stdin", input=tags + "\n")
-    if inputs.bool("set-safe-directory", True):
-        _trust(Path(result["path"]))
-    if not ci.gitlab:
-        _give_to_workspace_owner(ci.workspace(), Path(result["path"]))
-    outputs = {
-        "commit": result["head"],
-        "ref": result["ref"],
-        "method": result["method"],
-        "origin-fetched": "true" if result["final_fetch"] else "false",
-        "bytes-from-mirror": str(result["bytes_from_mirror"]),
-        "bytes-from-origin": str(result["bytes_from_origin"]),
-    }
-    return outputs, checkout_report(result, url)
-
-
-def _move_to_event_commit(ci: Context, repo: Git, url: str, sha: str, result: dict[str, Any]) -> None:
-    """The ref moved on since the event: leave the event's commit checked out, as actions/checkout does."""
-    with log.group(f"Checking out the event's commit {sha[:12]}"):
-        if not repo.ok("cat-file", "-e", f"{sha}^{{commit}}"):
-            origin = repo.with_env(auth.origin_env(url, ci.token, os.environ.get(cli.TOKEN_USER_ENV) or auth.DEFAULT_TOKEN_USER))
-            origin.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "origin", sha)
-        if result.get("detached"):
-            repo.run("-c", "advice.detachedHead=false", "checkout", "--quiet", "--force", "--detach", sha)
-        else:
-            repo.run("reset", "--quiet", "--hard", sha)
-        result["head"] = repo.out("rev-parse", "HEAD")
-        result["final_fetch"] = True
-
-
-def _trust(path: Path) -> None:
-    """safe.directory in the global config, for later steps that run git in this container's HOME."""
-    current = subprocess.run(["git", "config", "--global", "--get-all", "safe.directory"],
-                             capture_output=True, text=True).stdout.split("\n")
-    if str(path) not in current:
-        subprocess.run(["git", "config", "--global", "--add", "safe.directory", str(path)], check=False)
-
-
-def _give_to_workspace_owner(workspace: Path, path: Path) -> None:
-    """Files a root container writes into the workspace go to its owner, so later steps on the host can change them."""
-    try:
-        st = workspace.stat()
-    except OSError:
-        return
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or st.st_uid == 0 or not path.is_relative_to(workspace):
-        return
-    for root, dirs, files in os.walk(path):
-        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-            os.lchown(name, st.st_uid, st.st_gid)
-
-
-def checkout_report(result: dict[str, Any], url: str) -> str:
-    rows: list[tuple[str, object]] = [
-        ("Repository", log.redact_url(url)),
-        ("Commit", f"`{result['head']}` ({result['ref'] or 'HEAD'})"),
-        ("Method", result["method"] + (f" ({result['apply_path']})" if result.get("apply_path") else "")),
-        ("From the mirror", out.human_bytes(result["bytes_from_mirror"])),
-        ("From origin", out.human_bytes(result["bytes_from_origin"]) if result["final_fetch"] else "nothing (no fetch needed)"),
-    ]
-    rows += [(f"Fallback from {f['method']}", f["reason"]) for f in result.get("fallbacks", [])]
-    if result.get("timings", {}).get("total") is not None:
-        rows.append(("Time", f"{result['timings']['total']:.1f} s"))
-    return "### mirrorci checkout\n\n" + out.markdown_table(rows)
+    extra = ["--commit", target.commit] if target.commit and target.commit != target.ref else []
+    owner = platform.owner_dir()
+    extra += ["--same-owner-as", str(owner)] if owner else []
+    platform.save_state(STATE_REPOSITORY, str(path))  # the post step cleans up even after a failure
+    summary = call.run({"repository": target.url, "ref": target.ref or "", "path": str(path)}, target.url, extra)
+    result = reports.checkout_result(summary)
+    if result.credentials_file:
+        platform.save_state(STATE_CREDENTIALS, result.credentials_file)
+    leftovers = summary.get("cleanup_files") or []
+    if leftovers:
+        platform.save_state(STATE_REMOVE, "\n".join(map(str, leftovers)))
+    return reports.checkout_outputs(result), reports.checkout_report(result, target.url)
