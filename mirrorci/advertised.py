@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from .gitcmd import Git
 from .mirrorlist import MirrorSet, parse_mirror_blobs
@@ -46,13 +47,13 @@ def describe(mirrors: MirrorSet) -> str:
     return "\n".join(lines)
 
 
-def torrent_info(mirrors: MirrorSet) -> dict[str, object]:
+def torrent_info(mirrors: MirrorSet) -> dict[str, Any]:
     """The advertised torrent parsed with torf (info hash, trackers, web seeds), and the magnet's info hash."""
     if not (mirrors.torrent or mirrors.magnet):
         return {}
     from .torrent import TorrentError, make
 
-    info: dict[str, object] = {}
+    info: dict[str, Any] = {}
     try:
         if mirrors.torrent:
             info.update(make.parse(mirrors.torrent).to_json())

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .bundle import CHUNK, BundleFormatError, BundleHeader, read_header
+from .bundle import CHUNK, BundleFormatError, BundleHeader, read_header, trailing_hash
 from .deadline import Deadline
 from .errors import GitError, SourceFailed
 from .gitcmd import Git, kill_group
@@ -128,8 +128,9 @@ class Applied:
     bytes: int
 
 
-def _check_totals(reader: HashingReader, entry: BundleEntry, what: str) -> None:
-    if reader.count != entry.size and what == "bundle":
+def _check_totals(reader: HashingReader, entry: BundleEntry) -> None:
+    """What was read is the bundle the list names: its size, then its sha256."""
+    if reader.count != entry.size:
         raise SourceFailed(f"bundle is {reader.count} bytes, the bundle list says {entry.size} (truncated?)")
     if reader.sha256.hexdigest() != entry.sha256:
         raise SourceFailed("bundle sha256 does not match the bundle list")
@@ -138,7 +139,8 @@ def _check_totals(reader: HashingReader, entry: BundleEntry, what: str) -> None:
 def _check_prerequisites(git: Git, header: BundleHeader) -> None:
     if not header.prerequisites:
         return
-    text = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(header.prerequisites) + "\n")
+    text = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                   input="\n".join(header.prerequisites) + "\n")
     if any(not line.endswith(" commit") for line in text.splitlines()):
         raise SourceFailed("bundle needs commits this repository does not have (prerequisites)")
 
@@ -205,13 +207,9 @@ def download_pair(
             stream = io.BufferedReader(reader, CHUNK)
             header = read_header(stream)
             _drain_to_file(stream, tmp_pack)
-        _check_totals(reader, entry, "bundle")
-        with tmp_pack.open("rb") as f:
-            f.seek(-header.hash_len, 2)
-            trailer = f.read(header.hash_len).hex()
-        with tmp_idx.open("rb") as f:
-            f.seek(-2 * header.hash_len, 2)
-            idx_names = f.read(header.hash_len).hex()
+        _check_totals(reader, entry)
+        trailer = trailing_hash(tmp_pack, header.hash_len)
+        idx_names = trailing_hash(tmp_idx, header.hash_len, back=2)
         if not (trailer == entry.pack_checksum == idx_names):
             raise SourceFailed("pack checksum does not match the published index")
         return Downloaded(entry, header, tmp_pack, tmp_idx, trailer, reader.count)
@@ -329,10 +327,8 @@ def apply_streaming(
         if proc.returncode != 0:
             detail = b"".join(errors).decode("utf-8", "replace").strip().splitlines()
             raise SourceFailed(f"index-pack rejected the pack: {detail[-1] if detail else proc.returncode}")
-        _check_totals(reader, entry, "bundle")
-        with tmp_pack.open("rb") as f:
-            f.seek(-header.hash_len, 2)
-            name = f.read(header.hash_len).hex()
+        _check_totals(reader, entry)
+        name = trailing_hash(tmp_pack, header.hash_len)
         _install(pack_dir, tmp_pack, tmp_idx, name)
         return Applied(header, name, "streaming", reader.count)
     except BundleFormatError as exc:

@@ -167,11 +167,20 @@ def pack_object_count(path: Path, header: BundleHeader) -> int:
     return int.from_bytes(head[8:12], "big")
 
 
-def pack_checksum(path: Path, header: BundleHeader) -> str:
-    """The pack's trailing checksum, which names it `pack-<checksum>.pack`."""
+def trailing_hash(path: Path, hash_len: int, back: int = 1) -> str:
+    """The hash that ends `back` hash lengths before the end of a pack, bundle or `.idx` file, in hex.
+
+    A pack (and so a bundle) ends with its checksum, which names it `pack-<checksum>.pack`
+    (back=1); an `.idx` ends with that pack checksum and then its own (back=2 is the pack's).
+    """
     with path.open("rb") as f:
-        f.seek(-header.hash_len, 2)
-        return f.read(header.hash_len).hex()
+        f.seek(-back * hash_len, 2)
+        return f.read(hash_len).hex()
+
+
+def pack_checksum(path: Path, header: BundleHeader) -> str:
+    """The checksum ending the bundle's pack: the pack's name."""
+    return trailing_hash(path, header.hash_len)
 
 
 def copy_pack(bundle: Path, header: BundleHeader, dest: Path) -> None:
@@ -198,7 +207,8 @@ def make_index(git: Git, bundle: Path, header: BundleHeader, workdir: Path) -> P
     pack_dir = git.git_path("objects/pack")
     existing = pack_dir / f"pack-{checksum}.idx"
     idx = workdir / f"pack-{checksum}.idx"
-    if existing.is_file() and (pack_dir / f"pack-{checksum}.pack").stat().st_size == bundle.stat().st_size - header.size:
+    pack_size = bundle.stat().st_size - header.size
+    if existing.is_file() and (pack_dir / f"pack-{checksum}.pack").stat().st_size == pack_size:
         shutil.copyfile(existing, idx)
         return idx
     pack = workdir / f"pack-{checksum}.pack"

@@ -21,18 +21,19 @@ that fails verification, or whose packs git cannot read, is moved aside to
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from . import log
 from .errors import GitError
+from .fsutil import link_or_copy
 from .gitcmd import Git
 from .verify import VerificationFailed
 
@@ -47,7 +48,7 @@ class ObjectCache:
         self._applied = self.root / "applied-bundles"
 
     @contextmanager
-    def locked(self) -> Iterator["ObjectCache"]:
+    def locked(self) -> Iterator[ObjectCache]:
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / "lock").open("a") as handle:
             _lock(handle)
@@ -135,16 +136,12 @@ class ObjectCache:
             if dest_pack.exists() or not pack.exists():
                 continue
             for src, dest in ((pack, dest_pack), (idx, dest_pack.with_suffix(".idx"))):  # idx last
-                _link_or_copy(src, dest)
+                link_or_copy(src, dest)
             added += 1
         namespace = "refs/cached/" + hashlib.sha256(log.redact_url(remote_url).encode()).hexdigest()[:16] + "/"
-        lines = ["start"]
         current = self.git.out("for-each-ref", "--format=%(refname)", namespace).split()
         wanted = {namespace + ref[len("refs/"):]: oid for ref, oid in tips.items()}
-        lines += [f"delete {ref}" for ref in current if ref not in wanted]
-        lines += [f"update {ref} {oid}" for ref, oid in sorted(wanted.items())]
-        lines += ["prepare", "commit"]
-        self.git.run("update-ref", "--stdin", input="\n".join(lines) + "\n")
+        self.git.update_refs(wanted, [ref for ref in current if ref not in wanted])
         new = [sha for sha in bundles if not self.has_bundle(sha)]
         if new:
             with self._applied.open("a") as f:
@@ -158,17 +155,6 @@ class ObjectCache:
             log.info(f"cache holds {len(packs)} packs; repacking it into one")
             # Drops objects no cached ref reaches any more (older releases' deleted branches).
             self.git.run("repack", "-a", "-d", "-q", "--write-bitmap-index")
-
-
-def _link_or_copy(src: Path, dest: Path) -> None:
-    tmp = dest.with_name(f".tmp-{os.getpid()}-{dest.name}")
-    try:
-        os.link(src, tmp)
-    except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
-            raise
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
 
 
 def _hash_one(git: Git, oid: str) -> None:

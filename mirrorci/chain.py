@@ -161,7 +161,7 @@ def build_increment(git: Git, dest: Path, refs: list[tuple[str, str]], tips: lis
     lines = git.out("cat-file", "--batch-check=%(objectname) %(objecttype)", input=query).splitlines()
     if len(lines) != 2 * len(oids):
         return "the chain's tips cannot be looked up in the repository"
-    present = [oid for oid, line in zip(oids, lines[0::2]) if not line.endswith(" missing")]
+    present = [oid for oid, line in zip(oids, lines[0::2], strict=True) if not line.endswith(" missing")]
     if not present:
         return "none of the chain's tips is in the repository (history rewritten?)"
     if len(present) < len(oids):

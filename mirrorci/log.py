@@ -14,12 +14,6 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 _secrets: set[str] = set()
-_quiet = False
-
-
-def set_quiet(quiet: bool) -> None:
-    global _quiet
-    _quiet = quiet
 
 
 def on_github() -> bool:
@@ -65,8 +59,7 @@ def _write(line: str) -> None:
 
 
 def info(message: str) -> None:
-    if not _quiet:
-        _write(message)
+    _write(message)
 
 
 def warn(message: str) -> None:
@@ -106,5 +99,21 @@ def group(title: str) -> Iterator[None]:
         elif on_gitlab():
             name = re.sub(r"[^a-z0-9_]", "_", title.lower())[:40]
             _write(f"\x1b[0Ksection_end:{int(time.time())}:{name}\r\x1b[0K")
-        elif not _quiet:
+        else:
             info(f"   done in {time.monotonic() - start:.2f}s")
+
+
+@contextlib.contextmanager
+def step(key: str, timings: dict[str, float], title: str | None = None) -> Iterator[None]:
+    """One timed step of a command: its seconds add up in `timings[key]` (also when it fails),
+    and with a `title` it is a log group of its own.
+
+    The JSON summaries report these timings; a step that runs more than once (a retried
+    attempt) adds to the same key.
+    """
+    start = time.monotonic()
+    try:
+        with group(title) if title else contextlib.nullcontext():
+            yield
+    finally:
+        timings[key] = timings.get(key, 0.0) + time.monotonic() - start

@@ -31,8 +31,10 @@ DEPS_ENV = "MIRRORCI_DEPS_DIR"
 LOCK = Path(__file__).resolve().parents[1] / "requirements.lock"
 COMPLETE = ".mirrorci-complete"  # written last: a directory without it is an interrupted install
 
-# What each feature imports, and the distribution that provides it.
-FEATURES: dict[str, tuple[tuple[str, str], ...]] = {
+Packages = tuple[tuple[str, str], ...]  # (module imported, distribution that provides it)
+# What each feature imports, and the distribution that provides it. A new mirror method may
+# instead pass its own Packages to `require`; either way requirements.lock must pin them.
+FEATURES: dict[str, Packages] = {
     "s3": (("boto3", "boto3"), ("botocore", "botocore")),
     "torrent": (("torf", "torf"),),
     "libtorrent": (("libtorrent", "libtorrent"),),
@@ -49,9 +51,10 @@ def enabled() -> bool:
     return bool(os.environ.get(DEPS_ENV, "").strip())
 
 
-def missing(feature: str) -> list[str]:
-    """Distributions of `feature` whose modules cannot be imported here."""
-    return [dist for module, dist in FEATURES[feature] if not _importable(module)]
+def missing(feature: str | Packages) -> list[str]:
+    """Distributions of `feature` (a name in FEATURES, or the packages themselves) that cannot be imported here."""
+    packages = FEATURES[feature] if isinstance(feature, str) else feature
+    return [dist for module, dist in packages if not _importable(module)]
 
 
 def _importable(module: str) -> bool:
@@ -87,7 +90,7 @@ def _activate(path: Path) -> None:
     importlib.invalidate_caches()
 
 
-def require(feature: str, method: str, timeout: float | None = None) -> None:
+def require(feature: str | Packages, method: str, timeout: float | None = None) -> None:
     """Make `feature`'s packages importable for `method`, installing them if allowed, else SourceFailed."""
     absent = missing(feature)
     if not absent:
@@ -129,7 +132,8 @@ def _install(target: Path, requirements: list[str], timeout: float | None, metho
                               cwd=target.parent)
     except subprocess.TimeoutExpired:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise SourceFailed(f"{method}: installing {' '.join(requirements)} did not finish within {timeout:g} s") from None
+        raise SourceFailed(
+            f"{method}: installing {' '.join(requirements)} did not finish within {timeout:g} s") from None
     except OSError as exc:
         raise SourceFailed(f"{method}: cannot run pip: {exc}") from None
     if proc.returncode != 0:

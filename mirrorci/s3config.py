@@ -4,15 +4,20 @@ boto3 reads credentials, region and AWS_ENDPOINT_URL(_S3) itself; the options he
 only override what a user sets explicitly. Since boto3 1.36 uploads carry trailing
 checksums by default, which several S3-compatible stores reject or mangle, so unless
 the user says otherwise checksums are computed only when an operation requires them.
+
+`BACKEND` declares the --s3-* options (for the s3 mirror method and the S3 store
+alike) and the AWS credentials a step may pass; see backend.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from .backend import Backend, Secret, option
 from .errors import UsageError
 
 ADDRESSING_STYLES = ("auto", "path", "virtual")
@@ -66,3 +71,33 @@ def make_client(options: S3Options, overrides: Any = None) -> Any:
         config = config.merge(overrides)
     session = boto3.session.Session(profile_name=options.profile) if options.profile else boto3.session.Session()
     return session.client("s3", endpoint_url=options.endpoint_url, region_name=options.region, config=config)
+
+
+def _from_args(command: str, args: argparse.Namespace) -> S3Options:
+    return S3Options(args.s3_endpoint_url, args.s3_region, args.s3_addressing_style, args.s3_checksums,
+                     args.s3_profile, args.s3_part_size, args.s3_acl)
+
+
+BACKEND = Backend(
+    name="s3",
+    titles={"publish": "S3 (also read from the usual AWS_* environment variables)",
+            "checkout": "S3 (also read from the usual AWS_* environment variables)"},
+    options=(
+        option("--s3-endpoint-url", help="S3-compatible endpoint (MinIO, R2, ...); default AWS_ENDPOINT_URL_S3 / AWS"),
+        option("--s3-region", help="bucket region (default: AWS_REGION / profile)"),
+        option("--s3-addressing-style", choices=ADDRESSING_STYLES, help="path-style for most self-hosted stores"),
+        option("--s3-checksums", choices=CHECKSUM_MODES,
+               help="when boto3 adds request checksums (default when_required, which every S3-compatible store "
+                    "accepts)"),
+        option("--s3-profile", help="AWS profile name"),
+        option("--s3-part-size", type=int, default=64, metavar="MIB",
+               help="multipart upload part size in MiB; larger files go up in parts (default 64)"),
+        option("--s3-acl", help="canned ACL for uploaded objects, e.g. public-read (stores without bucket policies)"),
+    ),
+    build=_from_args,
+    secrets=(
+        Secret("aws-access-key-id", "AWS_ACCESS_KEY_ID"),  # not secret, but kept out of logs as other actions do
+        Secret("aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"),
+        Secret("aws-session-token", "AWS_SESSION_TOKEN"),
+    ),
+)

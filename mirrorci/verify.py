@@ -173,7 +173,8 @@ def _hash_objects(out: IO[bytes], hex_len: int) -> Verified:
             left -= len(chunk)
         out.read(1)  # the newline after each object
         if digest.hexdigest() != oid:
-            raise VerificationFailed(f"object {oid} ({kind.decode()}) does not hash to its id: its content was replaced", oid)
+            raise VerificationFailed(
+                f"object {oid} ({kind.decode()}) does not hash to its id: its content was replaced", oid)
         found.objects += 1
         found.bytes += size_text
     return found

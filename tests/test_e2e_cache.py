@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support.e2e import assert_same_as_git_clone, checkout, publish_to_static
 from tests.support.repos import advance_origin, git
 from tests.support.static_server import Fault
-from tests.test_e2e_checkout import assert_same_as_git_clone, checkout, publish_to_static
 
 
 def runner_one_release_behind(origin, static_server, tmp_path: Path, cache: Path) -> tuple[dict, dict]:

@@ -19,10 +19,10 @@ from mirrorci.bundle import copy_pack, read_header_file
 from mirrorci.mirrorlist import REF_BUNDLE_HTTP, parse_bundle_list
 from mirrorci.publish import PublishOptions, publish
 from mirrorci.s3config import S3Options
-from tests.cli_runner import run_cli
+from tests.support.cli import run_cli
+from tests.support.e2e import assert_same_as_git_clone, checkout
 from tests.support.repos import advance_origin, git
 from tests.support.s3_server import s3_client, s3_env
-from tests.test_e2e_checkout import assert_same_as_git_clone, checkout
 
 
 class Repo:
@@ -96,7 +96,7 @@ def test_each_publish_adds_one_increment_with_its_own_index(repo, tmp_path):
     assert tokens == sorted(set(tokens)) and len(tokens) == 4  # strictly increasing
     base = elements[0]
     assert summaries[-1]["base"]["sha256"] == base.sha256 == summaries[0]["bundle"]["sha256"]
-    for before, inc in zip(elements, elements[1:]):
+    for before, inc in zip(elements, elements[1:], strict=False):
         assert inc.base_sha256 == base.sha256 and inc.parent_sha256 == before.sha256
         path = store / chain.bundle_key("m", inc.sha256)
         header = read_header_file(path)
@@ -206,7 +206,8 @@ def test_twenty_publishes_leave_a_bounded_s3_store(repo, moto, bucket, tmp_path,
     lists = []
     for i in range(20):
         repo.commit()
-        summary = publish_local(repo, f"s3://{bucket}/git", s3=s3, max_chain=3, collapse_fraction=100, grace=0)
+        summary = publish_local(repo, f"s3://{bucket}/git", settings={"s3": s3}, max_chain=3, collapse_fraction=100,
+                                grace=0)
         lists.append(repo.mirror_list())
         ours = {k[len("git/"):] for k in keys() if k.startswith("git/m/bundles/")}
         expected = set()

@@ -21,11 +21,11 @@ from mirrorci.gitcmd import Git
 from mirrorci.mirrorlist import REF_BUNDLE_HTTP
 from mirrorci.publish import MAX_CREATION_TOKEN
 from mirrorci.remote import ls_remote
-from tests.cli_runner import CliResult, run_cli
+from tests.support.cli import CliResult, run_cli
+from tests.support.e2e import assert_same_as_git_clone, checkout
 from tests.support.repos import advance_origin, git
 from tests.support.s3_server import s3_client, s3_env
 from tests.support.threaded_http import ThreadedHTTPServer
-from tests.test_e2e_checkout import assert_same_as_git_clone, checkout
 
 
 def publish(origin, work_root: Path, store: Path | str, *extra: str, expect: int | None = 0,
@@ -213,7 +213,8 @@ class FaultyS3Proxy(ThreadedHTTPServer):
                 self.wfile.write(payload)
                 return
             upstream = http.client.HTTPConnection("127.0.0.1", owner.upstream_port, timeout=60)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "transfer-encoding", "connection")}
+            hop_by_hop = ("host", "transfer-encoding", "connection")
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in hop_by_hop}
             headers["Content-Length"] = str(len(body))
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()

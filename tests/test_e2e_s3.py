@@ -12,10 +12,10 @@ import pytest
 from mirrorci.errors import MirrorciError
 from mirrorci.gitcmd import Git
 from mirrorci.remote import ls_remote, push_refs_atomic
-from tests.cli_runner import run_cli
+from tests.support.cli import run_cli
+from tests.support.e2e import assert_same_as_git_clone, checkout
 from tests.support.repos import git
 from tests.support.s3_server import s3_client, s3_env
-from tests.test_e2e_checkout import assert_same_as_git_clone, checkout
 
 
 @pytest.fixture
@@ -37,7 +37,9 @@ def test_s3_store_without_public_url_is_read_through_the_s3_api(served_origin, m
                         "--s3-addressing-style", "path", "--json", env=env).json
     assert published["bundle"]["url"] == f"s3://{bucket}/git/{published['bundle']['key']}"
     objects = {o["Key"] for o in s3_client(moto.endpoint_url).list_objects_v2(Bucket=bucket)["Contents"]}
-    assert {f"git/{published['bundle']['key']}", f"git/{published['index']['key']}", f"git/{published['name']}/bundle-list"} <= objects
+    expected = {f"git/{published['bundle']['key']}", f"git/{published['index']['key']}",
+                f"git/{published['name']}/bundle-list"}
+    assert expected <= objects
 
     result = checkout(served_origin.git_url, tmp_path / "co", env=env)
 

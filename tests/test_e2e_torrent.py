@@ -16,14 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import run_cli
+from tests.support.cli import run_cli
+from tests.support.e2e import assert_same_as_git_clone, checkout, publish_to_static
 from tests.support.ports import free_port
 from tests.support.repos import advance_origin, git
 from tests.support.static_server import Fault
 from tests.support.torrent_servers import (
-    NetLab, OpenTracker, TransmissionDaemon, have_binaries, netns_unavailable,
+    NetLab,
+    OpenTracker,
+    TransmissionDaemon,
+    have_binaries,
+    netns_unavailable,
 )
-from tests.test_e2e_checkout import assert_same_as_git_clone, checkout, publish_to_static
 
 torf = pytest.importorskip("torf")
 pytest.importorskip("transmission_rpc")
@@ -47,7 +51,8 @@ def _has_libtorrent() -> bool:
     return True
 
 
-needs_libtorrent = pytest.mark.skipif(not _has_libtorrent(), reason="libtorrent not installed (pip install mirrorci[libtorrent])")
+needs_libtorrent = pytest.mark.skipif(not _has_libtorrent(),
+                                      reason="libtorrent not installed (pip install mirrorci[libtorrent])")
 
 
 @pytest.fixture(scope="session")
@@ -220,7 +225,8 @@ def test_checkout_over_torrent_embedded_from_web_seed(served_origin, static_serv
 def test_checkout_over_torrent_through_daemon_from_web_seed(served_origin, static_server, transmission, tmp_path):
     published = publish_to_static(served_origin, static_server, tmp_path, "--torrent")
     # No --prefer: a configured torrent client puts the swarm first.
-    result = checkout(served_origin.git_url, tmp_path / "co", "--transmission", transmission.url, "--torrent-timeout", "60")
+    result = checkout(served_origin.git_url, tmp_path / "co", "--transmission", transmission.url,
+                      "--torrent-timeout", "60")
     assert result["method"] == "torrent", result["fallbacks"]
     assert result["final_fetch"] is False
     assert_same_as_git_clone(tmp_path / "co", served_origin.git_url, tmp_path)
@@ -239,7 +245,8 @@ def test_corrupted_torrent_download_falls_back_to_http(served_origin, static_ser
     data = bytearray(bundle.read_bytes())
     data[-100] ^= 0xFF
     bundle.write_bytes(bytes(data))
-    replace_torrent_refs(served_origin.path, build_torrent(bad / "bundles", f"{static_server.url}/bad/{published['name']}/"))
+    bad_torrent = build_torrent(bad / "bundles", f"{static_server.url}/bad/{published['name']}/")
+    replace_torrent_refs(served_origin.path, bad_torrent)
 
     result = checkout(served_origin.git_url, tmp_path / "co", "--prefer", "torrent,http", "--torrent-timeout", "60")
     assert result["method"] == "http"

@@ -357,7 +357,7 @@ class CountingFile:
         b[:len(data)] = data
         return len(data)
 
-    def __enter__(self) -> "CountingFile":
+    def __enter__(self) -> CountingFile:
         return self
 
     def __exit__(self, *exc: object) -> None:

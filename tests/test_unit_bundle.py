@@ -239,6 +239,14 @@ def test_pack_checksum_is_the_last_20_bytes(sample_bundle):
     assert len(bundle.pack_checksum(path, h)) == 40
 
 
+def test_trailing_hash_reads_from_the_end(tmp_path):
+    f = tmp_path / "pack-x.idx"
+    f.write_bytes(b"header" + bytes(range(20)) + bytes(range(100, 120)))
+    assert bundle.trailing_hash(f, 20) == bytes(range(100, 120)).hex()  # a file's own checksum
+    assert bundle.trailing_hash(f, 20, back=2) == bytes(range(20)).hex()  # in an .idx: the pack's
+    assert bundle.trailing_hash(f, 4, back=3) == bytes(range(108, 112)).hex()
+
+
 def test_copy_pack_and_file_sha256(sample_bundle, tmp_path):
     import hashlib
 

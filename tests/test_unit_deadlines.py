@@ -29,9 +29,9 @@ from mirrorci.sources.base import FetchContext
 from mirrorci.sources.git_mirror import GitMirrorSource
 from mirrorci.sources.http import HttpSource
 from mirrorci.sources.s3 import S3Source
-from tests.cli_runner import run_cli
+from tests.support.cli import run_cli
+from tests.support.e2e import assert_same_as_git_clone, checkout
 from tests.support.repos import git
-from tests.test_e2e_checkout import assert_same_as_git_clone, checkout
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex
 HANG = 30.0  # a method still running this long after a 3 s --timeout would have hung
@@ -55,7 +55,7 @@ class Hostile:
         self._stop = threading.Event()
         self._lock = threading.Lock()
 
-    def __enter__(self) -> "Hostile":
+    def __enter__(self) -> Hostile:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self._until = time.monotonic() + GIVE_UP
@@ -101,7 +101,7 @@ class Hostile:
             while b"\r\n\r\n" not in head and self._going():
                 try:
                     data = conn.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 if not data:
                     return
@@ -139,7 +139,7 @@ class Hostile:
                 if not conn.recv(65536):
                     self.hung_up.set()
                     return
-            except socket.timeout:
+            except TimeoutError:
                 continue
 
 
@@ -306,7 +306,7 @@ def test_an_s3_endpoint_that_drips_or_never_answers_fails_within_the_deadline(re
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     with Hostile(mode) as server:
         ctx = context(repo, bundle_mirrors("s3://bucket/x.bundle"),
-                      s3=S3Options(endpoint_url=server.url(""), addressing_style="path"))
+                      settings={"s3": S3Options(endpoint_url=server.url(""), addressing_style="path")})
         fails_in_time(S3Source(), ctx, "--timeout 3")
 
 

@@ -14,9 +14,8 @@ from mirrorci import log
 
 @pytest.fixture(autouse=True)
 def clean_log(monkeypatch):
-    """Each test starts with no registered secrets, not quiet, and outside any CI."""
+    """Each test starts with no registered secrets and outside any CI."""
     monkeypatch.setattr(log, "_secrets", set())
-    monkeypatch.setattr(log, "_quiet", False)
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     monkeypatch.delenv("GITLAB_CI", raising=False)
 
@@ -36,7 +35,8 @@ def github(monkeypatch):
     ("s3://AKIAXX:secretkey@bucket/prefix", "s3://***@bucket/prefix"),
     ("git+ssh://me:pw@h:22/r", "git+ssh://***@h:22/r"),
     ("fetching https://u:p@a/r and https://v:q@b/s", "fetching https://***@a/r and https://***@b/s"),
-    ("git failed: fatal: unable to access 'https://u:p@h/r/': 403", "git failed: fatal: unable to access 'https://***@h/r/': 403"),
+    ("git failed: fatal: unable to access 'https://u:p@h/r/': 403",
+     "git failed: fatal: unable to access 'https://***@h/r/': 403"),
 ])
 def test_redact_hides_url_userinfo(text, expected):
     assert log.redact(text) == expected
@@ -123,19 +123,12 @@ def test_plain_terminal_output(capsys):
     assert err == "hello\nwarning: careful\nerror: broken\n"
 
 
-def test_quiet_hides_info_only(capsys):
-    log.set_quiet(True)
-    log.info("hidden")
-    log.warn("shown")
-    log.error("shown too")
-    assert capsys.readouterr().err == "warning: shown\nerror: shown too\n"
-
-
 def test_output_is_redacted(capsys, github):
     log.mask("sekrit-value")
     log.warn("pushing to https://u:p@h/r with sekrit-value")
     log.error("sekrit-value")
-    assert capsys.readouterr().err == "::add-mask::sekrit-value\n::warning::pushing to https://***@h/r with ***\n::error::***\n"
+    assert capsys.readouterr().err == (
+        "::add-mask::sekrit-value\n::warning::pushing to https://***@h/r with ***\n::error::***\n")
 
 
 def test_github_commands_escape_percent_cr_lf(capsys, github):
@@ -181,20 +174,36 @@ def test_group_in_a_terminal(capsys):
     assert lines[1].startswith("   done in ") and lines[1].endswith("s")
 
 
-def test_group_quiet_terminal(capsys):
-    log.set_quiet(True)
-    with log.group("Step"):
-        pass
-    assert capsys.readouterr().err == ""
-
-
 def test_group_on_gitlab(capsys, monkeypatch):
     monkeypatch.setenv("GITLAB_CI", "true")
     with log.group("Creating Bundle!"):
         pass
     start, end = capsys.readouterr().err.rstrip("\n").split("\n")
-    assert start.startswith("\x1b[0Ksection_start:") and start.endswith("creating_bundle_[collapsed=true]\r\x1b[0KCreating Bundle!")
+    assert start.startswith("\x1b[0Ksection_start:")
+    assert start.endswith("creating_bundle_[collapsed=true]\r\x1b[0KCreating Bundle!")
     assert end.startswith("\x1b[0Ksection_end:") and end.endswith(":creating_bundle_\r\x1b[0K")
+
+
+# --- step ----------------------------------------------------------------------------------------------
+
+
+def test_step_is_a_group_and_adds_its_time(capsys, github):
+    timings: dict[str, float] = {"fetch": 100.0}
+    with log.step("fetch", timings, "Fetching"):
+        log.info("inside")
+    with log.step("fetch", timings):  # no title: timed, not a group
+        log.info("again")
+    assert capsys.readouterr().err == "::group::Fetching\ninside\n::endgroup::\nagain\n"
+    assert set(timings) == {"fetch"} and timings["fetch"] >= 100.0  # added to, not replaced
+
+
+def test_step_records_its_time_when_it_fails(capsys, github):
+    timings: dict[str, float] = {}
+    with pytest.raises(RuntimeError):
+        with log.step("upload", timings, "Uploading"):
+            raise RuntimeError("boom")
+    assert "upload" in timings and timings["upload"] >= 0
+    assert capsys.readouterr().err == "::group::Uploading\n::endgroup::\n"
 
 
 def test_ci_detection(monkeypatch):

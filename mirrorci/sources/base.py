@@ -3,25 +3,30 @@
 A method gets the parsed mirror set and the repository being filled, and either
 leaves objects plus ref tips in it (returned as `Fetched`) or raises SourceFailed
 with a reason, after cleaning up after itself; the checkout then tries the next.
+Whatever the outcome, the checkout then calls its `cleanup`.
+
+A method's options, secrets and settings are its `backend`'s (backend.py); it reads
+its settings from `FetchContext.settings` with `backend.setting`. registry.py lists
+the methods.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Protocol
+from typing import BinaryIO
 
 from .. import log
 from ..apply import Applied, Downloaded, apply_streaming, check_room, download_pair, install_downloaded
+from ..backend import Backend, Settings
 from ..deadline import Deadline
 from ..errors import SourceFailed
 from ..gitcmd import Git
 from ..mirrorlist import BundleEntry, MirrorSet
 from ..progress import Progress
-from ..s3config import S3Options
-
 
 PARALLEL_DOWNLOADS = 4  # a chain's bundles download at once, over this many connections
 
@@ -33,11 +38,10 @@ class FetchContext:
     mirrors: MirrorSet
     verify: str = "auto"  # "auto": fast path when an index is published; "full": always index-pack
     allow_file_urls: bool = False
-    s3: S3Options = field(default_factory=S3Options)
+    settings: Settings = field(default_factory=dict)  # per back-end, by name: see backend.py
     deadline: Deadline = field(default_factory=Deadline)  # this method's attempt; see deadline.py
     max_bundle_size: int = 64 << 30  # a list entry claiming more is refused before any download
     have_bundle: Callable[[str], bool] = lambda sha256: False  # the runner's cache, if any
-    torrent: Any = None  # torrent.TorrentOptions for the torrent method
     # Called before a pack is installed with the publisher's index (the fast path): such a
     # pack must be alone in the object store (the checkout stops lending the cache).
     before_fast_path: Callable[[], None] = lambda: None
@@ -50,16 +54,33 @@ class Fetched:
     tips: dict[str, str]  # refname -> oid now present in the repository
     bytes: int
     apply_path: str = ""
-    bundle_id: str = ""
     sha256: str | None = None  # of the (last) bundle applied, if the method used one
     bundles: list[str] = field(default_factory=list)  # sha256 of every bundle applied, in order
 
 
-class Source(Protocol):
-    name: str
+DEFAULTS = ("always", "configured", "named")
+
+
+class Source:
+    """A mirror method. Subclasses set `name` and implement `fetch`; the rest has defaults."""
+
+    name: str = ""
+    backend: Backend | None = None  # the options, secrets and settings it declares (None: it has none)
+    # Its place in --prefer's default order: "always" in it; "configured": first, once `configured`
+    # says the user set it up; "named": only when --prefer names it.
+    default: str = "always"
+
+    def configured(self, settings: Settings) -> bool:
+        """Whether the user set this method up with its own options (see `default`)."""
+        return False
 
     def fetch(self, ctx: FetchContext) -> Fetched:
         """Fill the repository from this kind of mirror, or raise SourceFailed."""
+        raise NotImplementedError
+
+    def cleanup(self, ctx: FetchContext) -> None:
+        """Called after every attempt of this method, whether it worked or not: remove whatever it
+        left in the repository besides objects (refs, temporary files). Nothing, by default."""
 
 
 def plans_for(ctx: FetchContext, schemes: tuple[str, ...]) -> list[list[BundleEntry]]:
@@ -111,8 +132,8 @@ def apply_plan(
     last = applied[-1]
     tips = {ref: oid for oid, ref in last.header.refs if ref.startswith(("refs/heads/", "refs/tags/"))}
     paths = sorted({a.path for a in applied})
-    return Fetched(method, plan[-1].uri, tips, sum(a.bytes for a in applied), "+".join(paths), plan[-1].id,
-                   plan[-1].sha256, bundles=[b.sha256 for b in plan])
+    return Fetched(method, plan[-1].uri, tips, sum(a.bytes for a in applied), "+".join(paths), plan[-1].sha256,
+                   bundles=[b.sha256 for b in plan])
 
 
 def _download_all(

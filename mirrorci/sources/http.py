@@ -24,13 +24,13 @@ from urllib.parse import unquote, urlsplit
 from .. import __version__
 from ..deadline import Deadline
 from ..errors import SourceFailed
-from .base import FetchContext, Fetched, first_working, plans_for
+from .base import FetchContext, Fetched, Source, first_working, plans_for
 
 USER_AGENT = f"mirrorci/{__version__}"
 
 
 class _SafeRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         if urlsplit(newurl).scheme not in ("http", "https"):
             raise SourceFailed(f"mirror redirected to a non-HTTP URL ({urlsplit(newurl).scheme}:)")
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -107,7 +107,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         self.watchdog = watchdog
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_watched(http.client.HTTPSConnection, self.watchdog), req,  # type: ignore[arg-type]
+        return self.do_open(_watched(http.client.HTTPSConnection, self.watchdog), req,
                             context=self._context)  # type: ignore[attr-defined]
 
 
@@ -135,7 +135,7 @@ class _Body:
             raise self.watchdog.timed_out()
         return data
 
-    def __enter__(self) -> "_Body":
+    def __enter__(self) -> _Body:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -205,7 +205,7 @@ def _where(uri: str) -> str:
         return repr(uri.split("?", 1)[0][:200])
 
 
-class HttpSource:
+class HttpSource(Source):
     name = "http"
 
     def fetch(self, ctx: FetchContext) -> Fetched:

@@ -13,10 +13,11 @@ import threading
 from typing import Any, BinaryIO
 
 from .. import ondemand
+from ..backend import setting
 from ..deadline import Deadline
 from ..errors import SourceFailed, UsageError
-from ..s3config import S3Options, make_client, split_s3_url
-from .base import FetchContext, Fetched, first_working, plans_for
+from ..s3config import BACKEND, S3Options, make_client, split_s3_url
+from .base import FetchContext, Fetched, Source, first_working, plans_for
 
 READ_CHUNK = 1 << 20  # urllib3 reads until it has this much: modest, so deadline checks come often
 
@@ -73,7 +74,7 @@ class _S3Body:
             raise self._timed_out()
         return data
 
-    def __enter__(self) -> "_S3Body":
+    def __enter__(self) -> _S3Body:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -113,8 +114,9 @@ def _bounded(call: Any, deadline: Deadline, what: str) -> Any:
     return box["value"]
 
 
-class S3Source:
+class S3Source(Source):
     name = "s3"
+    backend = BACKEND
 
     def fetch(self, ctx: FetchContext) -> Fetched:
         plans = plans_for(ctx, ("s3",))
@@ -122,7 +124,8 @@ class S3Source:
             raise SourceFailed("no bundle in the mirror list for this method")
         ondemand.require("s3", "the s3 method", ctx.deadline.remaining())  # boto3, imported only now
         try:
-            client = _bounded(lambda: _client(ctx.s3, ctx.deadline), ctx.deadline, "setting up the S3 client")
+            options = setting(ctx.settings, BACKEND.name, S3Options)
+            client = _bounded(lambda: _client(options, ctx.deadline), ctx.deadline, "setting up the S3 client")
         except (SourceFailed, UsageError):  # UsageError: the user's own --s3-* options
             raise
         except Exception as exc:  # missing boto3, unknown profile, ...

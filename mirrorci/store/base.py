@@ -1,11 +1,18 @@
-"""The interface every store (local directory, S3) implements."""
+"""The interface every store (local directory, S3) implements, and how one is chosen.
+
+Each store module declares a `StoreKind`: the --store URL scheme that selects it, and
+how to open it with the parsed settings; registry.py lists them.
+"""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from ..backend import Backend, Settings
 
 Progress = Callable[[int], None]
 
@@ -43,5 +50,17 @@ class Store(Protocol):
     def list(self, prefix: str) -> list[StoredObject]:
         """Every object whose key starts with `prefix` (a folder-like prefix ending in '/')."""
 
-    def delete(self, keys: list[str]) -> dict[str, str]:
-        """Delete objects; returns key -> reason for each one that could not be deleted (a missing key is no failure)."""
+    def delete(self, keys: builtins.list[str]) -> dict[str, str]:
+        """Delete objects; returns key -> reason for each one that could not be deleted.
+
+        A missing key is no failure."""
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    """A kind of store, as the registry lists it."""
+
+    scheme: str  # `--store <scheme>://...` selects it
+    example: str  # the --store form, for messages: "s3://bucket/prefix"
+    open: Callable[[str, Settings], Store]  # (--store value, every back-end's settings) -> the store
+    backend: Backend | None = None  # the options, secrets and settings it declares (None: it has none)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
-import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
+from ..backend import Settings
 from ..errors import MirrorciError, UsageError
-from .base import Progress, StoredObject
+from .base import Progress, StoredObject, StoreKind
 
 CHUNK = 1 << 20
 
@@ -105,7 +107,7 @@ class LocalStore:
                     found.append(StoredObject(key, st.st_size, st.st_mtime))
         return sorted(found, key=lambda o: o.key)
 
-    def delete(self, keys: list[str]) -> dict[str, str]:
+    def delete(self, keys: builtins.list[str]) -> dict[str, str]:
         failed = {}
         for key in keys:
             try:
@@ -118,8 +120,15 @@ class LocalStore:
         # Not percent-encoded: git's bundle-URI code takes file:// paths literally.
         return "file://" + str(self._path(key))
 
-    def remove_tree(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+
+def open_local(spec: str, settings: Settings) -> LocalStore:
+    """`file:///dir` (percent-encoded, as a URL is) or a plain directory path."""
+    if urlsplit(spec).scheme == "file":
+        return LocalStore(Path(unquote(urlsplit(spec).path)))
+    return LocalStore(Path(spec))
+
+
+KIND = StoreKind(scheme="file", example="file:///dir", open=open_local)
 
 
 def _write_failure(root: Path, key: str, exc: OSError) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import Any
 
+from ..backend import Settings, setting
 from ..errors import MirrorciError, UsageError
-from ..s3config import S3Options, make_client, split_s3_url
-from .base import Progress, StoredObject
+from ..s3config import BACKEND, S3Options, make_client, split_s3_url
+from .base import Progress, StoredObject, StoreKind
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
@@ -31,9 +33,11 @@ class S3Store:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("404", "NoSuchBucket", "NotFound"):
-                raise UsageError(f"--store: bucket {self.bucket!r} does not exist; create it or fix the bucket name") from None
+                raise UsageError(
+                    f"--store: bucket {self.bucket!r} does not exist; create it or fix the bucket name") from None
             if code in ("403", "AccessDenied", "Forbidden"):
-                raise UsageError(f"--store: no access to bucket {self.bucket!r}; check the credentials and the bucket policy") from None
+                raise UsageError(f"--store: no access to bucket {self.bucket!r}; check the credentials and the "
+                                 "bucket policy") from None
             raise MirrorciError(f"cannot reach bucket {self.bucket!r}: {_reason(exc)}") from None
         except Exception as exc:
             raise MirrorciError(f"cannot reach the S3 store for bucket {self.bucket!r}: {_reason(exc)}") from None
@@ -55,7 +59,8 @@ class S3Store:
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=data, ContentType=content_type, **self.extra)
+            self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=data, ContentType=content_type,
+                                   **self.extra)
         except Exception as exc:
             raise MirrorciError(f"upload to s3://{self.bucket}/{self.key(key)} failed: {_reason(exc)}") from None
 
@@ -92,7 +97,7 @@ class S3Store:
             raise MirrorciError(f"cannot list s3://{self.bucket}/{self.key(prefix)}: {_reason(exc)}") from None
         return found
 
-    def delete(self, keys: list[str]) -> dict[str, str]:
+    def delete(self, keys: builtins.list[str]) -> dict[str, str]:
         failed: dict[str, str] = {}
         root = f"{self.prefix}/" if self.prefix else ""
         for i in range(0, len(keys), DELETE_BATCH):
@@ -105,11 +110,19 @@ class S3Store:
                 failed.update({k: _reason(exc) for k in batch})
                 continue
             for error in reply.get("Errors", []):
-                failed[str(error.get("Key", ""))[len(root):]] = f"{error.get('Code', '')} {error.get('Message', '')}".strip()
+                reason = f"{error.get('Code', '')} {error.get('Message', '')}".strip()
+                failed[str(error.get("Key", ""))[len(root):]] = reason
         return failed
 
     def url_for(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.key(key)}"
+
+
+def open_s3(spec: str, settings: Settings) -> S3Store:
+    return S3Store(spec, setting(settings, BACKEND.name, S3Options))
+
+
+KIND = StoreKind(scheme="s3", example="s3://bucket/prefix", open=open_s3, backend=BACKEND)
 
 
 def _reason(exc: Exception) -> str:

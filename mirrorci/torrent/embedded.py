@@ -51,7 +51,7 @@ def _session(listen: str) -> Any:
         "stop_tracker_timeout": 1,
         "allow_multiple_connections_per_ip": True,
     }
-    return lt.session(settings)
+    return lt.session(settings)  # type: ignore[call-overload]  # the bindings take a dict for a settings_pack
 
 
 def _wait_alert(ses: Any, kind: str, timeout: float) -> bool:
@@ -61,6 +61,29 @@ def _wait_alert(ses: Any, kind: str, timeout: float) -> bool:
         if any(type(a).__name__ == kind for a in ses.pop_alerts()):
             return True
     return False
+
+
+def _params(save_dir: Path, torrent: bytes | None, magnet: str | None, web_seed_delay: float) -> tuple[Any, list[str]]:
+    """What to add to the session, and the web seeds held back for `web_seed_delay` (only with trackers)."""
+    import libtorrent as lt
+
+    held_back: list[str] = []
+    if torrent is not None:
+        params = lt.add_torrent_params()
+        try:
+            info = lt.torrent_info(lt.bdecode(torrent))  # type: ignore[arg-type]  # bdecode's union holds the dict
+        except RuntimeError as exc:
+            raise TorrentError(f"libtorrent cannot read the torrent: {exc}") from None
+        if web_seed_delay > 0 and info.trackers():
+            held_back = [w["url"] for w in info.web_seeds()]
+            info.set_web_seeds([])
+        params.ti = info
+    elif magnet:
+        params = lt.parse_magnet_uri(magnet)
+    else:
+        raise TorrentError("neither a .torrent nor a magnet to download")
+    params.save_path = str(save_dir)
+    return params, held_back
 
 
 def download(
@@ -74,20 +97,8 @@ def download(
     `web_seed_delay`: try peers alone for this long before the web seeds join in (less
     egress from the store when a fleet shares the download; only if the torrent has trackers).
     """
-    import libtorrent as lt
-
+    params, held_back = _params(save_dir, torrent, magnet, web_seed_delay)
     ses = _session(listen)
-    params = lt.parse_magnet_uri(magnet) if torrent is None else lt.add_torrent_params()
-    if torrent is not None:
-        try:
-            params.ti = lt.torrent_info(lt.bdecode(torrent))
-        except RuntimeError as exc:
-            raise TorrentError(f"libtorrent cannot read the torrent: {exc}") from None
-    params.save_path = str(save_dir)
-    held_back: list[str] = []
-    if torrent is not None and web_seed_delay > 0 and params.ti.trackers():
-        held_back = [w["url"] for w in params.ti.web_seeds()]
-        params.ti.set_web_seeds([])
     handle = ses.add_torrent(params)
     web_seeds_at = time.monotonic() + web_seed_delay
     last_done, last_move = -1, time.monotonic()

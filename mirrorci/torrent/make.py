@@ -8,13 +8,12 @@ downloads several times slower than 4 MiB pieces.
 from __future__ import annotations
 
 import io
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..fsutil import link_or_copy
 from . import TorrentError
 
 TORRENT_NAME = "bundles"  # the store's directory: <public-url>/<name>/bundles/<sha256>.bundle
@@ -66,12 +65,7 @@ def stage(workdir: Path, files: dict[str, Path]) -> Path:
     content = workdir / TORRENT_NAME
     content.mkdir(parents=True, exist_ok=True)
     for name, src in files.items():
-        dest = content / name
-        dest.unlink(missing_ok=True)
-        try:
-            os.link(src, dest)
-        except OSError:
-            shutil.copyfile(src, dest)
+        link_or_copy(src, content / name)
     return content
 
 
@@ -81,8 +75,9 @@ def build(content_dir: Path, *, trackers: list[str], web_seeds: list[str], comme
     total = sum(p.stat().st_size for p in content_dir.iterdir() if p.is_file())
     try:
         torrent = torf.Torrent(
-            path=content_dir, trackers=[[t] for t in trackers] or None, webseeds=web_seeds or None,
-            comment=comment, created_by=f"mirrorci {__version__}", private=False, creation_date=None,
+            path=content_dir, trackers=list(trackers) or None,  # a flat list: each URL is its own tier
+            webseeds=web_seeds or None, comment=comment, created_by=f"mirrorci {__version__}", private=False,
+            creation_date=None,
         )
         torrent.piece_size = choose_piece_size(total)
         torrent.generate(threads=2)
@@ -104,7 +99,7 @@ def parse(data: bytes) -> TorrentMeta:
         parts = Path(str(f)).parts
         files["/".join(parts[1:]) if len(parts) > 1 else parts[0]] = f.size
     return TorrentMeta(
-        info_hash=torrent.infohash, name=torrent.name, piece_size=torrent.piece_size, pieces=torrent.pieces,
+        info_hash=torrent.infohash, name=torrent.name or "", piece_size=torrent.piece_size, pieces=torrent.pieces,
         total_size=torrent.size, files=files, trackers=[t for tier in torrent.trackers for t in tier],
         web_seeds=list(torrent.webseeds), comment=torrent.comment or "", magnet=str(torrent.magnet()),
     )

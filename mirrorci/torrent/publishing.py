@@ -16,16 +16,17 @@ advertises the base's torrent again, read back from the store (`existing`).
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from .. import log
 from ..errors import MirrorciError, UsageError
+from ..fsutil import link_or_copy
+from ..progress import Progress
 from . import TorrentError
 from .make import TORRENT_NAME, BuiltTorrent, build, stage, web_seed_base
 
@@ -127,13 +128,7 @@ def _place(content: Path, dest: Path) -> None:
         target = dest / src.name
         if target.is_file() and target.stat().st_size == src.stat().st_size:
             continue  # content-addressed: same name and size is the same file; the daemon verifies it
-        tmp = dest / f".{src.name}.mirrorci-tmp"
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        link_or_copy(src, target, mode=0o644)
 
 
 def summary(prepared: Prepared) -> dict[str, Any]:
@@ -178,15 +173,10 @@ def seed(
             if not added and mode == "shared-directory":
                 daemon.verify(m.info_hash)
             log.info(f"torrent {m.info_hash} {'added' if added else 'already in the daemon'}, {state.status}")
-            last = [0.0]
-
-            def report(s: Any) -> None:
-                if time.monotonic() - last[0] >= 5:
-                    last[0] = time.monotonic()
-                    log.info(f"daemon: {s.status}, {100 * s.percent_done:.0f}% of {s.size} bytes, "
-                             f"{s.web_seeds} web seeds / {s.peers} peers sending")
-
-            state = daemon.wait(m.info_hash, started + opts.seed_timeout, on_poll=report)
+            progress = Progress("daemon")
+            state = daemon.wait(m.info_hash, started + opts.seed_timeout, on_poll=lambda s: progress.update(
+                s.size - s.left, s.size, s.rate_down, s.peers, f"{s.web_seeds} web seeds sending, {s.status}"))
+            progress.close(state.status)
             result.update(state="seeding", status=state.status, download_dir=state.download_dir,
                           seconds=round(time.monotonic() - started, 3))
             log.info(f"Transmission is seeding {m.info_hash} from {state.download_dir}")

@@ -7,6 +7,7 @@ is registered with `log.mask`; messages name the daemon without any credentials.
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import time
@@ -91,8 +92,9 @@ class State:
 def _state(t: Any) -> State:
     f = t.fields
     return State(
-        hash=f["hashString"].lower(), id=f["id"], status=getattr(t.status, "value", str(t.status)), percent_done=float(f.get("percentDone", 0)),
-        left=int(f.get("leftUntilDone", 0)), size=int(f.get("sizeWhenDone", 0)), rate_down=int(f.get("rateDownload", 0)),
+        hash=f["hashString"].lower(), id=f["id"], status=getattr(t.status, "value", str(t.status)),
+        percent_done=float(f.get("percentDone", 0)), left=int(f.get("leftUntilDone", 0)),
+        size=int(f.get("sizeWhenDone", 0)), rate_down=int(f.get("rateDownload", 0)),
         peers=int(f.get("peersSendingToUs", 0)), web_seeds=int(f.get("webseedsSendingToUs", 0)),
         download_dir=f.get("downloadDir", ""), error=f.get("errorString", "") if f.get("error") else "",
         labels=list(f.get("labels") or []), added=float(f.get("addedDate", 0)),
@@ -117,7 +119,8 @@ class Daemon:
             a = self.address
             try:
                 self._client = transmission_rpc.Client(
-                    protocol=a.protocol, host=a.host, port=a.port, path=a.path, username=a.username,
+                    protocol="https" if a.protocol == "https" else "http", host=a.host, port=a.port, path=a.path,
+                    username=a.username,
                     password=a.password, timeout=self.timeout,
                 )
             except transmission_rpc.TransmissionAuthError as exc:
@@ -143,8 +146,11 @@ class Daemon:
     def list(self) -> list[State]:
         return [_state(t) for t in self._call("reading torrents", lambda c: c.get_torrents(arguments=FIELDS))]
 
-    def add(self, data: bytes, info_hash: str, download_dir: str | None, labels: list[str]) -> tuple[State, bool]:
-        """Add (or find) the torrent; returns its state and whether this call added it."""
+    def add(
+        self, data: bytes | str, info_hash: str, download_dir: str | None, labels: builtins.list[str],
+    ) -> tuple[State, bool]:
+        """Add (or find) the torrent (its .torrent bytes, or a magnet URI); returns its state and whether this
+        call added it."""
         existing = self.get(info_hash)
         if existing is None:
             kwargs: dict[str, Any] = {"paused": False}
@@ -180,7 +186,8 @@ class Daemon:
             state = self.get(info_hash)
             now = time.monotonic()
             if state is None:
-                raise TorrentError(f"the torrent {info_hash} disappeared from Transmission at {self.address.describe()}")
+                raise TorrentError(
+                    f"the torrent {info_hash} disappeared from Transmission at {self.address.describe()}")
             if on_poll:
                 on_poll(state)
             if state.error:
@@ -197,7 +204,7 @@ class Daemon:
                                    f"status {state.status})")
             time.sleep(interval)
 
-    def keep(self, name_label: str, keep: int, protect: str) -> list[str]:
+    def keep(self, name_label: str, keep: int, protect: str) -> builtins.list[str]:
         """Remove all but the `keep` newest torrents labelled `name_label` (never `protect`).
 
         Only torrents that carry mirrorci's label for this mirror are touched; data is
