@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import log
+from . import environment, log
 from .errors import MirrorciError
 from .gitcmd import Git
 
@@ -38,7 +38,7 @@ def auth_header(token: str, user: str = DEFAULT_TOKEN_USER) -> str:
 
 def config_env(pairs: dict[str, str], base: dict[str, str] | None = None) -> dict[str, str]:
     """GIT_CONFIG_COUNT/KEY_n/VALUE_n entries, appended after any the environment already has."""
-    env = dict(base if base is not None else os.environ)
+    env = dict(base if base is not None else environment.current())
     start = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
     out: dict[str, str] = {}
     for i, (key, value) in enumerate(pairs.items(), start):

@@ -14,12 +14,11 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-T = TypeVar("T")
-
-from . import __version__, log, registry
+from . import __version__, environment, log, registry
 from .auth import DEFAULT_TOKEN_USER
 from .chain import DEFAULT_COLLAPSE_FRACTION, DEFAULT_MAX_CHAIN
 from .deadline import DEFAULT_STALL, DEFAULT_TIMEOUT
@@ -27,11 +26,11 @@ from .errors import MirrorciError
 from .retention import DEFAULT_GRACE
 from .ssh import SshOptions
 
-
 DEFAULT_MAX_BUNDLE_SIZE = 64 << 30  # the same as CheckoutOptions' default
 TOKEN_ENV = "MIRRORCI_TOKEN"
 TOKEN_USER_ENV = "MIRRORCI_TOKEN_USER"
 SSH_KEY_ENV = "MIRRORCI_SSH_KEY"
+T = TypeVar("T")
 
 
 def _seconds(text: str) -> float:
@@ -71,17 +70,17 @@ def _size(text: str) -> int:
 
 def _token() -> dict[str, str]:
     """Origin's token comes from the environment only: a command line is visible to every process."""
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    token = environment.get(TOKEN_ENV).strip()
     if not token:
         return {}
     log.mask(token)
-    return {"token": token, "token_user": os.environ.get(TOKEN_USER_ENV, "").strip() or DEFAULT_TOKEN_USER}
+    return {"token": token, "token_user": environment.get(TOKEN_USER_ENV).strip() or DEFAULT_TOKEN_USER}
 
 
 def _ssh(args: argparse.Namespace) -> SshOptions:
     """The private key comes from the environment only, like the token."""
     # Out of the environment too, so no child process (git, ssh, git-lfs, a mirror's client) inherits it.
-    key = os.environ.pop(SSH_KEY_ENV, "").strip()
+    key = (os.environ.pop(SSH_KEY_ENV, "") or environment.get(SSH_KEY_ENV)).strip()
     if key:
         for line in key.splitlines():
             log.mask(line.strip())
@@ -101,14 +100,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mirrorci", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mirrorci {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_publish(sub.add_parser("publish",
+                                help="bundle the repository, upload it, and advertise it under refs/mirrors/*"))
+    checkout = sub.add_parser("checkout", help="clone REMOTE_URL, taking the bulk of the objects from its mirrors")
+    _add_checkout(checkout)
+    _add_checkout_like_actions_checkout(checkout)
+    registry.add_arguments(checkout, "checkout")  # each mirror method's own options
+    _add_inspect_and_demo(sub)
+    return parser
 
-    p = sub.add_parser("publish", help="bundle the repository, upload it, and advertise it under refs/mirrors/*")
+
+def command_actions(command: str) -> list[argparse.Action]:
+    """The arguments of `mirrorci <command>` in declaration order (help included): what action inputs derive from."""
+    parser = _Parser(prog=f"mirrorci {command}")
+    if command == "publish":
+        _add_publish(parser)
+    elif command == "checkout":
+        _add_checkout(parser)
+        _add_checkout_like_actions_checkout(parser)
+        registry.add_arguments(parser, "checkout")
+    else:
+        raise LookupError(command)
+    return list(parser._actions)  # argparse's documented-by-use list of a parser's arguments
+
+
+def _add_publish(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repo", type=Path, default=Path("."), help="repository to publish (default: .)")
-    p.add_argument("--remote", default="origin", help="remote name or URL that receives refs/mirrors/* (default: origin)")
+    p.add_argument("--remote", default="origin",
+                   help="remote name or URL that receives refs/mirrors/* (default: origin)")
     p.add_argument("--store", required=True, help=registry.store_forms())
     p.add_argument("--public-url", help="base URL clients download the store's files from")
-    p.add_argument("--git-mirror", action="append", default=[], metavar="URL", help="advertise a git mirror (repeatable)")
-    p.add_argument("--http-mirror", action="append", default=[], metavar="URL", help="advertise a smart-HTTP git mirror (repeatable)")
+    p.add_argument("--git-mirror", action="append", default=[], metavar="URL",
+                   help="advertise a git mirror (repeatable)")
+    p.add_argument("--http-mirror", action="append", default=[], metavar="URL",
+                   help="advertise a smart-HTTP git mirror (repeatable)")
     p.add_argument("--name", help="name of the mirror in the store (default: from the remote URL)")
     p.add_argument("--no-push", action="store_true", help="write refs/mirrors/* into --repo instead of pushing them")
     p.add_argument("--source", choices=("auto", "local", "remote"), default="auto",
@@ -131,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "refs/mirrors/lfs/http (auto: when the tips use LFS; the default)")
     registry.add_arguments(p, "publish")  # each store's and mirror method's own options
 
-    c = sub.add_parser("checkout", help="clone REMOTE_URL, taking the bulk of the objects from its mirrors")
+
+
+def _add_checkout(c: argparse.ArgumentParser) -> None:
     c.add_argument("remote_url", metavar="REMOTE_URL")
     c.add_argument("--path", type=Path, help="directory to clone into (default: like git clone)")
     c.add_argument("--ref", help="branch, tag or commit to check out (default: origin's HEAD)")
@@ -152,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--clean", action="store_true",
                    help="a non-empty --path: update a clone of the same origin in place (fetch, reset --hard, "
                         "clean -ffdx), or replace whatever else it holds (as actions/checkout does)")
+    c.add_argument("--persist-credentials", action="store_true",
+                   help="keep the origin token (MIRRORCI_TOKEN) in the clone's config for later git commands")
+    c.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+
+
+def _add_checkout_like_actions_checkout(c: argparse.ArgumentParser) -> None:
+    """actions/checkout's inputs that are options of the checkout itself."""
     c.add_argument("--commit", metavar="OID",
                    help="leave this commit checked out (the CI event's), with --ref naming its branch or ref")
     c.add_argument("--fetch-depth", type=_non_negative(int), default=0, metavar="N",
@@ -177,21 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--set-safe-directory", action="store_true",
                    help="add the clone to safe.directory in the global git config (for later steps as another user)")
     c.add_argument("--same-owner-as", type=Path, metavar="DIR",
-                   help="when run as root, give the clone's files to DIR's owner (a container writing a runner's workspace)")
-    c.add_argument("--persist-credentials", action="store_true",
-                   help="keep the origin token (MIRRORCI_TOKEN) in the clone's config for later git commands")
-    c.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    registry.add_arguments(c, "checkout")  # each mirror method's own options
+                   help="when run as root, give the clone's files to DIR's owner "
+                        "(a container writing a runner's workspace)")
 
+
+def _add_inspect_and_demo(sub: Any) -> None:
     i = sub.add_parser("inspect", help="show what REMOTE_URL advertises under refs/mirrors/*")
     i.add_argument("remote_url", metavar="REMOTE_URL")
     i.add_argument("--json", action="store_true")
 
     d = sub.add_parser("demo", help="publish a sample repository to a local store and check it out (no account needed)")
     d.add_argument("--workdir", type=Path, help="where to put the demo's files (default: a temporary directory)")
-    d.add_argument("--source", type=Path, help="repository to use (default: the one around the current directory, else a generated sample)")
+    d.add_argument("--source", type=Path,
+                   help="repository to use (default: the one around the current directory, else a generated sample)")
     d.add_argument("--json", action="store_true")
-    return parser
 
 
 def guarded(work: Callable[[], T]) -> tuple[int, T | None]:
@@ -224,7 +257,14 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
-def dispatch(args: argparse.Namespace) -> dict[str, Any]:
+def dispatch(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run a parsed command. `env`: the environment to read secrets from and start git with,
+    instead of the process's (the CI entry point hands a job's inputs in this way)."""
+    with environment.using(env):
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> dict[str, Any]:
     if args.command == "publish":
         from .publish import PublishOptions, publish
 

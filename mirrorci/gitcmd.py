@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-from . import log
+from . import environment, log
 from .errors import GitError, SourceFailed, UsageError
 
 # Never prompt: CI has nobody to answer, and a prompt would hang the job.
@@ -33,7 +33,8 @@ _version_ok = False
 
 
 def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+    """The environment git runs in: mirrorci's (see environment.py), never prompting, no inherited GIT_DIR."""
+    env = dict(environment.current())
     env.update(_BASE_ENV)
     env.pop("GIT_DIR", None)
     env.pop("GIT_WORK_TREE", None)

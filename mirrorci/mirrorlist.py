@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import urlsplit
 
 from . import configsyntax
@@ -73,7 +73,8 @@ class BundleList:
             ("bundle", None, [("version", "1"), ("mode", self.mode), ("heuristic", self.heuristic)])
         ]
         for b in self.bundles:
-            items = [("uri", b.uri), ("creationToken", str(b.creation_token)), ("sha256", b.sha256), ("size", str(b.size))]
+            items = [("uri", b.uri), ("creationToken", str(b.creation_token)), ("sha256", b.sha256),
+                     ("size", str(b.size))]
             if b.pack_checksum:
                 items += [("packChecksum", b.pack_checksum), ("headerSize", str(b.header_size))]
             if b.object_format != "sha1":
@@ -208,7 +209,7 @@ def check_url(url: str, schemes: tuple[str, ...], where: str = "mirror URL") -> 
         raise MirrorListError(f"{where}: URL {url[:80]!r} contains whitespace or control characters")
     try:
         parts = urlsplit(url)
-        parts.port  # raises ValueError on a non-numeric or out-of-range port
+        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
     except ValueError as exc:
         raise MirrorListError(f"{where}: URL {url[:80]!r} cannot be parsed ({exc})") from None
     scheme = parts.scheme.lower()

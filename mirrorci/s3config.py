@@ -12,11 +12,11 @@ alike) and the AWS credentials a step may pass; see backend.py.
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import environment
 from .backend import Backend, Secret, option
 from .errors import UsageError
 
@@ -59,18 +59,28 @@ def make_client(options: S3Options, overrides: Any = None) -> Any:
     from botocore.config import Config
 
     options.validate()
-    checksums = options.checksums or os.environ.get("AWS_REQUEST_CHECKSUM_CALCULATION") or "when_required"
+    env = environment.current()
+    checksums = options.checksums or env.get("AWS_REQUEST_CHECKSUM_CALCULATION") or "when_required"
     config = Config(
         signature_version="s3v4",
-        s3={"addressing_style": options.addressing_style or os.environ.get("MIRRORCI_S3_ADDRESSING_STYLE", "auto")},
+        s3={"addressing_style": options.addressing_style or env.get("MIRRORCI_S3_ADDRESSING_STYLE", "auto")},
         request_checksum_calculation=checksums,
-        response_checksum_validation=os.environ.get("AWS_RESPONSE_CHECKSUM_VALIDATION", checksums),
+        response_checksum_validation=env.get("AWS_RESPONSE_CHECKSUM_VALIDATION", checksums),
         retries={"max_attempts": 5, "mode": "standard"},
     )
     if overrides is not None:
         config = config.merge(overrides)
-    session = boto3.session.Session(profile_name=options.profile) if options.profile else boto3.session.Session()
-    return session.client("s3", endpoint_url=options.endpoint_url, region_name=options.region, config=config)
+    # Credentials handed in (see environment.py) are given to boto3 explicitly; otherwise it
+    # finds them itself (process environment, profile, instance role).
+    keys = {"aws_access_key_id": env.get("AWS_ACCESS_KEY_ID"),
+            "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY"),
+            "aws_session_token": env.get("AWS_SESSION_TOKEN")}
+    given = {k: v for k, v in keys.items() if v} if keys["aws_access_key_id"] and keys["aws_secret_access_key"] else {}
+    session = boto3.session.Session(profile_name=options.profile, **given) if options.profile or given \
+        else boto3.session.Session()
+    endpoint = options.endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+    region = options.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+    return session.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
 def _from_args(command: str, args: argparse.Namespace) -> S3Options:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from . import log
+from . import environment, log
 from .errors import MirrorciError, UsageError
 from .gitcmd import Git
 
@@ -155,17 +155,18 @@ def persist(git: Git, opts: SshOptions) -> str | None:
 
 
 def _runner_temp() -> str | None:
-    path = os.environ.get("RUNNER_TEMP", "")
+    path = environment.get("RUNNER_TEMP")
     return path if path and os.path.isdir(path) else None
 
 
 def _shell_path(path: Path, in_runner_temp: bool) -> str:
-    """As actions/checkout writes it: `"$RUNNER_TEMP/<name>"` also holds in a job container, where RUNNER_TEMP differs."""
+    """As actions/checkout writes it: `"$RUNNER_TEMP/<name>"` also holds in a job container,
+    where RUNNER_TEMP differs."""
     return f'"$RUNNER_TEMP/{path.name}"' if in_runner_temp else shlex.quote(str(path))
 
 
 def _runner_has_ssh_command() -> bool:
-    if os.environ.get("GIT_SSH_COMMAND") or os.environ.get("GIT_SSH"):
+    if environment.get("GIT_SSH_COMMAND") or environment.get("GIT_SSH"):
         return True
     # Global and system scopes only: whatever repository the current directory is in says nothing about origin.
     git = Git(None)

@@ -138,16 +138,7 @@ class InputSpec:
 
 def command_actions(command: str) -> list[argparse.Action]:
     """The arguments of `mirrorci <command>` as its parser declares them (help included)."""
-    public = getattr(cli, "command_actions", None)
-    if public is not None:
-        return list(public(command))
-    # argparse lists neither a parser's subcommands nor its arguments publicly: read them
-    # here, in one place, until mirrorci.cli offers command_actions().
-    parser = cli.build_parser()
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return list(action.choices[command]._actions)
-    raise LookupError(command)
+    return cli.command_actions(command)
 
 
 def _kind(action: argparse.Action, key: str, name: str) -> str:

@@ -12,10 +12,9 @@ line. Exit codes are the CLI's: 2 bad inputs or configuration, 1 failure.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,27 +95,9 @@ class CliCall:
         return {**env, **self.cli_env(url), **self.git_config(url)}
 
     def run(self, overrides: Mapping[str, Any], url: str, extra: list[str] | None = None) -> dict[str, Any]:
+        """The CLI's own parse and dispatch, handed this step's environment (nothing written to os.environ)."""
         args = parse(to_argv(self.command, self.inputs, overrides, extra or []))
-        with lent_environment(self.environment(url)):
-            return cli.dispatch(args)
-
-
-@contextlib.contextmanager
-def lent_environment(env: Mapping[str, str]) -> Iterator[None]:
-    """Run the CLI with `env` as its environment, and give the job's back afterwards.
-
-    The CLI and the git it starts read the process environment (MIRRORCI_TOKEN,
-    GIT_CONFIG_*); until cli.dispatch takes an environment of its own, it is lent
-    to the process for the call, from this one place.
-    """
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        return cli.dispatch(args, env=self.environment(url))
 
 
 # -- publish ----------------------------------------------------------------

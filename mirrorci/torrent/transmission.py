@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .. import log
+from .. import environment, log
 from ..errors import UsageError
 from . import TorrentError
 
@@ -47,7 +46,7 @@ class DaemonAddress:
 
 
 def parse_url(url: str, env: Mapping[str, str] | None = None, flag: str = "--transmission") -> DaemonAddress:
-    env = os.environ if env is None else env
+    env = environment.current() if env is None else env
     parts = urlsplit(url if "://" in url else f"http://{url}")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{flag} must look like http://[user:pass@]host:9091/transmission/rpc")
