@@ -280,6 +280,17 @@ def apply_fast(
     return install_downloaded(git, got, alone, deadline)
 
 
+def _watchdog(proc: subprocess.Popen[bytes], deadline: Deadline | None) -> threading.Timer | None:
+    """index-pack may stop reading (or take long resolving deltas): at the deadline it is killed,
+    a blocked write then fails, and the deadline check after it names the timeout."""
+    if not deadline:
+        return None
+    timer = threading.Timer(deadline.remaining(), kill_group, (proc,))
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
 def apply_streaming(
     git: Git, entry: BundleEntry, opener: Opener, on_bytes: Callable[[int], None] | None = None, threads: int = 0,
     deadline: Deadline | None = None,
@@ -302,12 +313,7 @@ def apply_streaming(
                 args.append(f"--threads={threads}")
             proc = git.popen(*args, "-o", str(tmp_idx), str(tmp_pack), stdout=subprocess.DEVNULL, new_session=True)
             assert proc.stdin is not None and proc.stderr is not None
-            if deadline:
-                # index-pack may stop reading (or take long resolving deltas): at the deadline it
-                # is killed, a blocked write then fails, and the check below names the timeout.
-                watchdog = threading.Timer(deadline.remaining(), kill_group, (proc,))
-                watchdog.daemon = True
-                watchdog.start()
+            watchdog = _watchdog(proc, deadline)
             errors: list[bytes] = []
             # Drain stderr on the side so a chatty index-pack can never block the pipe.
             drain = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)  # type: ignore[union-attr]
