@@ -57,6 +57,7 @@ class Secret:
     env: str
     masked: bool = True  # False: only sensitive together with another secret (a user name)
     commands: tuple[str, ...] = COMMANDS
+    help: str = ""  # what it is, for the action input's description ("S3 secret access key")
 
 
 def no_settings(command: str, args: argparse.Namespace) -> object | None:

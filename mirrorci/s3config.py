@@ -106,8 +106,9 @@ BACKEND = Backend(
     ),
     build=_from_args,
     secrets=(
-        Secret("aws-access-key-id", "AWS_ACCESS_KEY_ID"),  # not secret, but kept out of logs as other actions do
-        Secret("aws-secret-access-key", "AWS_SECRET_ACCESS_KEY"),
-        Secret("aws-session-token", "AWS_SESSION_TOKEN"),
+        # The key id is not secret, but kept out of logs as other actions do.
+        Secret("aws-access-key-id", "AWS_ACCESS_KEY_ID", help="S3 access key id"),
+        Secret("aws-secret-access-key", "AWS_SECRET_ACCESS_KEY", help="S3 secret access key"),
+        Secret("aws-session-token", "AWS_SESSION_TOKEN", help="S3 session token for temporary credentials"),
     ),
 )

@@ -117,7 +117,7 @@ BACKEND = Backend(
     ),
     build=_from_args,
     secrets=(
-        Secret("transmission-user", ENV_USER, masked=False),
-        Secret("transmission-password", ENV_PASSWORD),
+        Secret("transmission-user", ENV_USER, masked=False, help="Transmission RPC user name"),
+        Secret("transmission-password", ENV_PASSWORD, help="Transmission RPC password"),
     ),
 )
