@@ -89,7 +89,7 @@ def prepare(workdir: Path) -> dict[str, Path]:
     repogen.PRESETS.setdefault("medium", MEDIUM)
     generated, _ = repogen.ensure_repo("medium", workdir / "repos")
     origins = {"this repository": served / "mirrorci.git", "generated medium": served / "medium.git"}
-    for (name, dest), source in zip(origins.items(), (ROOT, generated)):
+    for dest, source in zip(origins.values(), (ROOT, generated), strict=True):
         subprocess.run(["rm", "-rf", str(dest)], check=True)
         git("clone", "-q", "--bare", "--no-local", str(source), str(dest))
         git("repack", "-adbq", cwd=dest)
@@ -111,7 +111,8 @@ def one_run(act: Act, url: str, scratch: Path) -> dict[str, float]:
     ws = scratch / f"ws-{time.monotonic_ns()}"
     (ws / ".github" / "workflows").mkdir(parents=True)
     git("init", "-q", str(ws))
-    git("-c", "user.name=b", "-c", "user.email=b@example.invalid", "commit", "-q", "--allow-empty", "-m", "bench", cwd=ws)
+    git("-c", "user.name=b", "-c", "user.email=b@example.invalid", "commit", "-q", "--allow-empty", "-m", "bench",
+        cwd=ws)
     workflow = ws / ".github" / "workflows" / "bench.yml"
     workflow.write_text(WORKFLOW.format(url=url, checkout=CHECKOUT))
     (ws / "timed-python").write_text(TIMED_PYTHON)
@@ -155,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     origins = prepare(workdir)
     release = action_release(scratch / "release")
     port = free_port()
-    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack", f"--base-path={workdir / 'served'}",
-                               "--listen=127.0.0.1", f"--port={port}", str(workdir / "served")],
+    daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
+                               f"--base-path={workdir / 'served'}", "--listen=127.0.0.1", f"--port={port}",
+                               str(workdir / "served")],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     results: dict[str, dict] = {}
     try:

@@ -182,7 +182,8 @@ def cold_checkouts(source: Path, run_dir: Path, store_root: Path, url: str, leng
     chain_list, chain_pub = list_oid(origin), out
     single = publish(origin, store_root / "cold-base", f"{url}/cold-base", "--max-chain", "0")
     base_list = list_oid(origin)
-    log(f"cold checkouts: chain of {chain_pub['chain_length']} increments ({sum(e['size'] for e in chain_pub['chain'])} "
+    chain_bytes = sum(e["size"] for e in chain_pub["chain"])
+    log(f"cold checkouts: chain of {chain_pub['chain_length']} increments ({chain_bytes} "
         f"bytes) vs one base ({single['bundle']['size']} bytes); base of the chain {first['bundle']['size']} bytes")
 
     daemon, port = start_daemon(srv, run_dir / "logs")
@@ -195,8 +196,8 @@ def cold_checkouts(source: Path, run_dir: Path, store_root: Path, url: str, leng
                     set_list(origin, oid)
                     dest = run_dir / "clones" / f"{kind}-{i}"
                     t = time.monotonic()
-                    proc = subprocess.run([sys.executable, "-m", "mirrorci", "checkout", origin_url, "--path", str(dest),
-                                           "--json"], env=git_env(), capture_output=True, text=True)
+                    argv = [sys.executable, "-m", "mirrorci", "checkout", origin_url, "--path", str(dest), "--json"]
+                    proc = subprocess.run(argv, env=git_env(), capture_output=True, text=True)
                     seconds = time.monotonic() - t
                     if proc.returncode != 0:
                         raise BenchError(f"mirrorci checkout failed:\n{proc.stderr[-3000:]}")
@@ -240,8 +241,9 @@ def table(report: dict) -> str:
     ]
     c = report.get("cold")
     if c:
-        lines.append(f"cold checkout, chain of {c['length']} ({c['chain_bytes'] / mb:.1f} MB): {c['chain_median']:.2f} s; "
-                     f"single base ({c['base_bytes'] / mb:.1f} MB): {c['base_median']:.2f} s; ratio {c['ratio']:.3f} "
+        lines.append(f"cold checkout, chain of {c['length']} ({c['chain_bytes'] / mb:.1f} MB): "
+                     f"{c['chain_median']:.2f} s; single base ({c['base_bytes'] / mb:.1f} MB): "
+                     f"{c['base_median']:.2f} s; ratio {c['ratio']:.3f} "
                      f"(target <= {TARGET_COLD}) {'OK' if c['ratio'] <= TARGET_COLD else 'MISSED'}")
     return "\n".join(lines)
 

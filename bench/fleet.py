@@ -34,7 +34,11 @@ import servers  # noqa: E402  (bench/servers.py)
 from tests.support.ports import free_port, wait_for_port  # noqa: E402
 from tests.support.repos import git, make_sample_repo  # noqa: E402
 from tests.support.torrent_servers import (  # noqa: E402
-    NetLab, OpenTracker, TransmissionDaemon, have_binaries, netns_unavailable,
+    NetLab,
+    OpenTracker,
+    TransmissionDaemon,
+    have_binaries,
+    netns_unavailable,
 )
 
 

@@ -58,7 +58,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
 
 class _StoreHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_StoreHTTPServer"
+    server: _StoreHTTPServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
@@ -134,7 +134,7 @@ class StoreServer:
         self.counter = self.httpd.counter
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="store-http", daemon=True)
 
-    def __enter__(self) -> "StoreServer":
+    def __enter__(self) -> StoreServer:
         self._thread.start()
         return self
 
@@ -170,7 +170,7 @@ class CountingProxy:
         with self._idle:
             return self._idle.wait_for(lambda: self._active == 0, timeout)
 
-    def __enter__(self) -> "CountingProxy":
+    def __enter__(self) -> CountingProxy:
         self._thread.start()
         return self
 

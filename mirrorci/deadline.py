@@ -42,9 +42,12 @@ class Deadline:
             raise SourceFailed(f"{what} did not finish within --timeout {self.seconds:g} s")
 
     def io_timeout(self) -> float:
-        """A socket timeout: the stall limit, never past the deadline (at least a moment, so a call can fail cleanly)."""
+        """A socket timeout: the stall limit, never past the deadline.
+
+        At least a moment, so that a call can still fail cleanly.
+        """
         return max(0.05, min(self.stall, self.remaining()))
 
-    def restart(self) -> "Deadline":
+    def restart(self) -> Deadline:
         """The same limits, counted from now: each method gets its own attempt."""
         return Deadline(self.seconds, self.stall)

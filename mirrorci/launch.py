@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 Kind = Literal["ci", "cli", "exec"]
 
@@ -57,7 +58,10 @@ def _only_ci_options(rest: Sequence[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None, *, allow_exec: bool = True) -> int:
-    """Run what `dispatch` chose; `allow_exec=False` (the zipapp) hands unknown words to the CLI, which names its commands."""
+    """Run what `dispatch` chose.
+
+    With `allow_exec=False` (the zipapp) unknown words go to the CLI, which names its commands.
+    """
     kind, args = dispatch(sys.argv[1:] if argv is None else argv)
     if kind == "exec" and allow_exec:
         return _exec(args)

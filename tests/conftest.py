@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
+from tests.support.fixtures import shared_server
 from tests.support.git_servers import GitDaemon, GitHttpServer
 from tests.support.repos import make_bare_origin, make_sample_repo
 from tests.support.s3_server import MotoServer
@@ -104,27 +105,8 @@ def served_origin(request: pytest.FixtureRequest, _origin_template: Path, git_se
     return ServedOrigin(name, path, git_daemon.url_for(name), git_http.url_for(name))
 
 
-@pytest.fixture(scope="session")
-def _static_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticServer]:
-    with StaticServer(tmp_path_factory.mktemp("static")) as server:
-        yield server
+_static_server_session, static_server = shared_server(
+    "static_server", lambda factory: StaticServer(factory.mktemp("static")),
+    "Session static file server (files under ``.root``), faults/counters reset.")
 
-
-@pytest.fixture
-def static_server(_static_session: StaticServer) -> StaticServer:
-    """Session static file server (files under ``.root``), faults/counters reset."""
-    _static_session.reset()
-    return _static_session
-
-
-@pytest.fixture(scope="session")
-def _moto_session() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(_moto_session: MotoServer) -> MotoServer:
-    """Session moto S3 server, emptied before this test."""
-    _moto_session.reset()
-    return _moto_session
+_moto_session, moto = shared_server("moto", lambda _: MotoServer(), "Session moto S3 server, emptied before this test.")

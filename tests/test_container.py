@@ -11,15 +11,15 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tests.support.container import ROOT, Engine, base_image, default_state_dir, make_context, missing_requirements
+from tests.support.e2e import assert_same_as_git_clone
+from tests.support.github import parse_github_output
 from tests.support.repos import fsck_ok, git
-from tests.test_action_entrypoint import parse_github_output
-from tests.test_e2e_checkout import assert_same_as_git_clone
 
 pytestmark = pytest.mark.container
 
@@ -162,7 +162,8 @@ def test_bad_input_in_the_container_is_an_error_annotation(image, tmp_path):
     proc, out, _ = Runner(engine, tag, tmp_path).run("checkout", ws, {
         "repository": "http://127.0.0.1:9/x.git", "verify": "sometimes"})
     assert proc.returncode == 2
-    assert any(line.startswith("::error::") and "input verify" in line for line in proc.stderr.splitlines()), proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("::error::")]
+    assert any("input verify" in line for line in errors), proc.stderr
     assert out == {}
 
 
@@ -202,7 +203,8 @@ def test_the_image_runs_other_commands_without_an_entrypoint_override(image):
               "mirrorci --version\ncommand -v mirrorci-ci\n")
     assert job.returncode == 0, job.stderr
     lines = job.stdout.splitlines()
-    assert lines[0].startswith("shell 5") and lines[1].startswith("mirrorci ") and lines[2] == "/usr/local/bin/mirrorci-ci"
+    assert lines[0].startswith("shell 5") and lines[1].startswith("mirrorci ")
+    assert lines[2] == "/usr/local/bin/mirrorci-ci"
 
 
 def test_a_source_change_rebuilds_only_the_source_layers(built):
@@ -222,7 +224,7 @@ def test_a_source_change_rebuilds_only_the_source_layers(built):
                               name).stdout.split()
 
         before, after = layers(tag), layers(other)
-        shared = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), len(before))
+        shared = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), len(before))
         # Only the last two differ: COPY mirrorci/ and the package's --no-deps install.
         assert len(before) == len(after) and shared == len(before) - 2, (before, after)
     finally:
@@ -231,9 +233,12 @@ def test_a_source_change_rebuilds_only_the_source_layers(built):
 
 
 def test_gitlab_checkout_job_in_the_image(image, served_origin, static_server, tmp_path):
-    """The checkout component's default form on the Docker executor: GIT_STRATEGY none, mirrorci from the job's image."""
+    """The checkout component's default form on the Docker executor.
+
+    GIT_STRATEGY none, and mirrorci from the job's image.
+    """
+    from tests.support.e2e import publish_to_static
     from tests.support.gitlab import JobRun, render
-    from tests.test_e2e_checkout import publish_to_static
 
     engine, tag = image
     publish_to_static(served_origin, static_server, tmp_path)

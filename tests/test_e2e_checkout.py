@@ -3,51 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import run_cli
+from tests.support.cli import run_cli
+from tests.support.e2e import assert_same_as_git_clone, checkout, plain_clone, publish_to_static
 from tests.support.repos import advance_origin, fsck_ok, git, repo_snapshot
-
-
-def publish_to_static(origin, static_server, tmp_path: Path, *extra: str, prefix: str | None = None) -> dict:
-    """Publish `origin` (pushing refs over git://) to a directory the static server serves.
-
-    A new store each time, unless `prefix` names the store of an earlier publish (a next release).
-    """
-    work = tmp_path / "publisher"
-    git(tmp_path, "clone", "-q", "--mirror", origin.git_url, str(work))
-    prefix = prefix or f"store-{uuid.uuid4().hex[:8]}"
-    result = run_cli("publish", "--repo", work, "--store", static_server.root / prefix,
-                     "--public-url", f"{static_server.url}/{prefix}", "--json", *extra)
-    summary = result.json
-    summary["prefix"] = prefix
-    return summary
-
-
-def plain_clone(url: str, dest: Path) -> Path:
-    git(dest.parent, "clone", "-q", url, str(dest))
-    return dest
-
-
-def checkout(url: str, dest: Path, *extra: str, env: dict | None = None) -> dict:
-    return run_cli("checkout", url, "--path", dest, "--json", *extra, env=env).json
-
-
-def assert_same_as_git_clone(ours: Path, url: str, tmp_path: Path) -> None:
-    theirs = plain_clone(url, tmp_path / f"git-clone-{uuid.uuid4().hex[:6]}")
-    assert repo_snapshot(ours) == repo_snapshot(theirs)
-    assert fsck_ok(ours)
-    leftovers = [p.name for p in (ours / ".git/objects/pack").iterdir() if p.name.startswith("tmp")]
-    assert leftovers == []
-    assert git(ours, "for-each-ref", "refs/mirrorci/", "refs/mirrors/") == ""
-    assert git(ours, "count-objects").startswith("0 objects")  # no loose leftovers (mirror blobs, ...)
 
 
 @pytest.mark.parametrize("transport", ["git", "http"])
 @pytest.mark.parametrize("verify", ["auto", "full"])
-def test_checkout_from_current_mirror_needs_nothing_from_origin(served_origin, static_server, tmp_path, transport, verify):
+def test_checkout_from_current_mirror_needs_nothing_from_origin(served_origin, static_server, tmp_path, transport,
+                                                                 verify):
     published = publish_to_static(served_origin, static_server, tmp_path)
     assert set(published["refs"]) == {"refs/mirrors/bundle/http"}
     url = served_origin.git_url if transport == "git" else served_origin.http_url
@@ -90,8 +57,11 @@ def test_checkout_of_a_branch_tag_or_commit(served_origin, static_server, tmp_pa
     assert result["detached"] is detached
     theirs = tmp_path / "theirs"
     git(tmp_path, "clone", "-q", served_origin.git_url, str(theirs))
-    git(theirs, "checkout", "-q", ref if detached and not ref.startswith("v") else ref)
+    git(theirs, "checkout", "-q", ref)
     assert git(tmp_path / "co", "rev-parse", "HEAD") == git(theirs, "rev-parse", "HEAD")
+    head_ref = git(tmp_path / "co", "symbolic-ref", "-q", "HEAD", check=False)
+    assert head_ref == git(theirs, "symbolic-ref", "-q", "HEAD", check=False)  # the same branch, or both detached
+    assert head_ref == ("" if detached else f"refs/heads/{ref}")
     assert git(tmp_path / "co", "status", "--porcelain") == ""
     assert fsck_ok(tmp_path / "co")
 

@@ -14,7 +14,8 @@ from tests.support.repos import advance_origin, fsck_ok, git, repo_snapshot
 
 
 def _files(path: Path) -> set[str]:
-    return {str(p.relative_to(path)) for p in path.rglob("*") if p.is_file() and ".git" not in p.relative_to(path).parts}
+    return {str(p.relative_to(path)) for p in path.rglob("*")
+            if p.is_file() and ".git" not in p.relative_to(path).parts}
 
 
 def test_clean_updates_a_clone_of_the_same_origin_in_place(served_origin, static_server, tmp_path):

@@ -12,10 +12,10 @@ from mirrorci.errors import MirrorciError
 from mirrorci.gitcmd import Git
 from mirrorci.mirrorlist import REF_BUNDLE_HTTP
 from mirrorci.remote import BlobCache, ls_remote, read_mirror_blobs
+from tests.support.e2e import checkout, publish_to_static
 from tests.support.git_servers import _stop_group
 from tests.support.ports import free_port, wait_for_port
 from tests.support.repos import git
-from tests.test_e2e_checkout import checkout, publish_to_static
 
 
 class LateDaemon:
@@ -134,7 +134,8 @@ def test_checkout_uses_the_mirror_despite_100000_junk_mirror_refs(served_origin,
     assert git(tmp_path / "co", "for-each-ref", "refs/mirrors/") == ""
 
 
-def test_a_blob_cache_that_cannot_be_written_costs_only_a_warning(git_daemon, git_serve_root, origin_bare, tmp_path, capsys):
+def test_a_blob_cache_that_cannot_be_written_costs_only_a_warning(git_daemon, git_serve_root, origin_bare, tmp_path,
+                                                                  capsys):
     served = git_serve_root / f"ro-cache-{tmp_path.name}.git"
     origin_bare.rename(served)
     blob = hash_blob(served, b"x\n")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.cli_runner import run_cli
+from tests.support.cli import run_cli
+from tests.support.e2e import publish_to_static
 from tests.support.repos import git
-from tests.test_e2e_checkout import publish_to_static
 
 SECRET = "s3cr3t-" + uuid.uuid4().hex
 
@@ -21,7 +21,8 @@ def origin_auth_env() -> dict[str, str]:
     }
 
 
-def test_origin_token_is_not_sent_to_the_bundle_mirror_or_printed(served_origin, static_server, tmp_path, git_daemon, git_serve_root):
+def test_origin_token_is_not_sent_to_the_bundle_mirror_or_printed(served_origin, static_server, tmp_path, git_daemon,
+                                                                  git_serve_root):
     mirror = f"mirror-{uuid.uuid4().hex[:6]}.git"
     git(tmp_path, "clone", "-q", "--mirror", served_origin.git_url, str(git_serve_root / mirror))
     publish_to_static(served_origin, static_server, tmp_path)

@@ -24,8 +24,8 @@ def sha(n: int) -> str:
 
 def entry(n: int, token: int, parent: int | None = None, base: int | None = None, **changes) -> BundleEntry:
     e = BundleEntry(id=f"b{n}", uri=f"https://h.example/{n}.bundle", creation_token=token, sha256=sha(n), size=100 * n,
-                    pack_checksum="f" * 40, header_size=50, idx_uri=f"https://h.example/{n}.idx", idx_sha256=sha(1000 + n),
-                    idx_size=10)
+                    pack_checksum="f" * 40, header_size=50, idx_uri=f"https://h.example/{n}.idx",
+                    idx_sha256=sha(1000 + n), idx_size=10)
     if parent is not None:
         e = dataclasses.replace(e, parent_sha256=sha(parent), base_sha256=sha(base if base is not None else 1))
     return dataclasses.replace(e, **changes)
@@ -152,7 +152,8 @@ def test_increment_is_not_thin_and_verifies_where_its_prerequisites_are(repo, tm
     assert isinstance(made, chain.Increment) and made.objects > 0
     assert sorted(made.header.refs) == sorted(now)
     # prerequisites: the previous tips peeled to commits (the v1 tag object is not one)
-    assert set(made.header.prerequisites) == {git(repo, "rev-parse", "v1^{commit}"), dict((r, o) for o, r in before)["HEAD"]}
+    old_head = dict((r, o) for o, r in before)["HEAD"]
+    assert set(made.header.prerequisites) == {git(repo, "rev-parse", "v1^{commit}"), old_head}
     git(old, "bundle", "verify", str(made.path))
     pack = split_pack(made.path, made.header, tmp_path / "inc.pack")
     empty = tmp_path / "empty.git"
@@ -189,22 +190,24 @@ def test_increment_with_no_new_objects_has_an_empty_pack(repo, tmp_path):
     g = Git(repo / ".git")
     refs = bundle.current_refs(g, bundle.bundle_refnames(g))
     git(repo, "branch", "same-commit")
-    made = chain.build_increment(g, tmp_path / "i.bundle", bundle.current_refs(g, bundle.bundle_refnames(g)), refs, "sha1")
+    current = bundle.current_refs(g, bundle.bundle_refnames(g))
+    made = chain.build_increment(g, tmp_path / "i.bundle", current, refs, "sha1")
     assert isinstance(made, chain.Increment) and made.objects == 0
 
 
 def test_increment_after_history_was_rewritten_is_refused(repo, tmp_path):
     g = Git(repo / ".git")
     gone = [("1" * 40, "refs/heads/main")]
-    assert "is in the repository" in chain.build_increment(g, tmp_path / "i.bundle", bundle.current_refs(g, ["refs/heads/main"]),
-                                                              gone, "sha1")
+    current = bundle.current_refs(g, ["refs/heads/main"])
+    assert "is in the repository" in chain.build_increment(g, tmp_path / "i.bundle", current, gone, "sha1")
 
 
 def test_a_deleted_branch_is_no_prerequisite(repo, tmp_path):
     g = Git(repo / ".git")
     before = bundle.current_refs(g, bundle.bundle_refnames(g)) + [("2" * 40, "refs/heads/deleted")]
     advance(repo)
-    made = chain.build_increment(g, tmp_path / "i.bundle", bundle.current_refs(g, bundle.bundle_refnames(g)), before, "sha1")
+    current = bundle.current_refs(g, bundle.bundle_refnames(g))
+    made = chain.build_increment(g, tmp_path / "i.bundle", current, before, "sha1")
     assert isinstance(made, chain.Increment) and "2" * 40 not in made.header.prerequisites
     assert made.objects == 3  # commit, tree, blob: the rest is under the tips that are still there
 
@@ -218,7 +221,8 @@ def test_sha256_repositories_get_a_v3_header(tmp_path):
     g = Git(path / ".git")
     before = bundle.current_refs(g, ["refs/heads/main"])
     advance(path)
-    made = chain.build_increment(g, tmp_path / "i.bundle", bundle.current_refs(g, ["refs/heads/main"]), before, "sha256")
+    current = bundle.current_refs(g, ["refs/heads/main"])
+    made = chain.build_increment(g, tmp_path / "i.bundle", current, before, "sha256")
     assert isinstance(made, chain.Increment)
     assert made.path.read_bytes().startswith(b"# v3 git bundle\n@object-format=sha256\n")
     assert made.header.object_format == "sha256" and made.objects == 3
@@ -343,7 +347,8 @@ def test_current_checks_every_element_against_the_store(repo, tmp_path):
     base = BundleEntry(id="m-base", uri="https://h.example/b", creation_token=10, sha256=digest,
                        size=base_path.stat().st_size, header_size=header.size)
     listed = BundleList(bundles=[base])
-    assert chain.current(store, "m", listed, "sha1", 16).reason == f"bundle {digest[:12]} of the current list is not in this store"
+    expected = f"bundle {digest[:12]} of the current list is not in this store"
+    assert chain.current(store, "m", listed, "sha1", 16).reason == expected
     store.put_file(chain.bundle_key("m", digest), base_path, "application/x-git-bundle")
     ok = chain.current(store, "m", listed, "sha1", 16)
     assert ok.usable and sorted(ok.tips) == sorted(header.refs)

@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from mirrorci import __version__, cli
+from tests.support.cli import CliResult, run_cli
 from tests.support.repos import git
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "GITLAB_CI")}
-    return subprocess.run([sys.executable, "-m", "mirrorci", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "error:" in line]
 
 
-def assert_usage_error(proc: subprocess.CompletedProcess[str], *mentions: str) -> str:
+def assert_usage_error(proc: CliResult, *mentions: str) -> str:
     """Exit 2, nothing on stdout, exactly one error line on stderr naming what to change."""
-    assert proc.returncode == 2, proc.stderr
+    assert proc.code == 2, proc.stderr
     assert proc.stdout == ""
     lines = error_lines(proc.stderr)
     assert len(lines) == 1, proc.stderr
@@ -42,7 +34,6 @@ def published(origin_bare: Path, tmp_path: Path) -> tuple[Path, dict]:
     """origin_bare with refs/mirrors/* written by `publish --no-push` to a local store."""
     store = tmp_path / "store"
     proc = run_cli("publish", "--repo", str(origin_bare), "--store", str(store), "--no-push", "--json", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
     return origin_bare, json.loads(proc.stdout)
 
 
@@ -51,34 +42,35 @@ def published(origin_bare: Path, tmp_path: Path) -> tuple[Path, dict]:
 
 def test_version(tmp_path):
     proc = run_cli("--version", cwd=tmp_path)
-    assert proc.returncode == 0
     assert proc.stdout == f"mirrorci {__version__}\n"
 
 
 def test_no_command(tmp_path):
-    assert_usage_error(run_cli(cwd=tmp_path), "required", "command")
+    assert_usage_error(run_cli(cwd=tmp_path, expect=None), "required", "command")
 
 
 def test_unknown_command(tmp_path):
-    assert_usage_error(run_cli("frobnicate", cwd=tmp_path), "invalid choice", "frobnicate")
+    assert_usage_error(run_cli("frobnicate", cwd=tmp_path, expect=None), "invalid choice", "frobnicate")
 
 
 def test_publish_without_store(tmp_path):
-    assert_usage_error(run_cli("publish", cwd=tmp_path), "--store")
+    assert_usage_error(run_cli("publish", cwd=tmp_path, expect=None), "--store")
 
 
 def test_bad_s3_addressing_style(tmp_path):
     line = assert_usage_error(run_cli("checkout", "https://h/r.git", "--s3-addressing-style", "sideways",
-                                      cwd=tmp_path), "--s3-addressing-style", "sideways")
+                                      cwd=tmp_path, expect=None), "--s3-addressing-style", "sideways")
     assert "path" in line and "virtual" in line  # it says what to use instead
 
 
 def test_bad_verify_choice(tmp_path):
-    assert_usage_error(run_cli("checkout", "https://h/r.git", "--verify", "maybe", cwd=tmp_path), "--verify")
+    proc = run_cli("checkout", "https://h/r.git", "--verify", "maybe", cwd=tmp_path, expect=None)
+    assert_usage_error(proc, "--verify")
 
 
 def test_timeout_not_a_number(tmp_path):
-    assert_usage_error(run_cli("checkout", "https://h/r.git", "--timeout", "soon", cwd=tmp_path), "--timeout")
+    proc = run_cli("checkout", "https://h/r.git", "--timeout", "soon", cwd=tmp_path, expect=None)
+    assert_usage_error(proc, "--timeout")
 
 
 # --- our own UsageErrors ------------------------------------------------------------------------
@@ -86,27 +78,27 @@ def test_timeout_not_a_number(tmp_path):
 
 def test_bad_prefer(tmp_path):
     proc = run_cli("checkout", "https://h/r.git", "--path", str(tmp_path / "dest"), "--prefer", "http,carrier-pigeon",
-                   cwd=tmp_path)
+                   cwd=tmp_path, expect=None)
     line = assert_usage_error(proc, "--prefer", "carrier-pigeon")
     assert "http" in line and "s3" in line and "git" in line
     assert not (tmp_path / "dest").exists()
 
 
 def test_empty_prefer(tmp_path):
-    assert_usage_error(run_cli("checkout", "https://h/r.git", "--prefer", ",", cwd=tmp_path), "--prefer")
+    assert_usage_error(run_cli("checkout", "https://h/r.git", "--prefer", ",", cwd=tmp_path, expect=None), "--prefer")
 
 
 @pytest.mark.parametrize("store", ["ftp://x", "http://h/bucket", "gs://bucket/prefix"])
 def test_store_with_unsupported_scheme(store, origin_bare, tmp_path):
-    proc = run_cli("publish", "--repo", str(origin_bare), "--store", store, "--no-push", cwd=tmp_path)
+    proc = run_cli("publish", "--repo", str(origin_bare), "--store", store, "--no-push", cwd=tmp_path, expect=None)
     assert_usage_error(proc, "--store", store, "s3://")
     assert "refs/mirrors" not in git(origin_bare, "for-each-ref")
 
 
 def test_nonexistent_repo(tmp_path):
     missing = tmp_path / "no-such-repo"
-    line = assert_usage_error(run_cli("publish", "--repo", str(missing), "--store", str(tmp_path / "s"), cwd=tmp_path),
-                              "--repo", str(missing))
+    proc = run_cli("publish", "--repo", str(missing), "--store", str(tmp_path / "s"), cwd=tmp_path, expect=None)
+    line = assert_usage_error(proc, "--repo", str(missing))
     assert "not a git repository" in line
     assert not (tmp_path / "s").exists()
 
@@ -114,25 +106,25 @@ def test_nonexistent_repo(tmp_path):
 def test_repo_that_is_not_a_repository(tmp_path):
     plain = tmp_path / "plain"
     plain.mkdir()
-    assert_usage_error(run_cli("publish", "--repo", str(plain), "--store", str(tmp_path / "s"), cwd=tmp_path),
-                       "--repo", "not a git repository")
+    proc = run_cli("publish", "--repo", str(plain), "--store", str(tmp_path / "s"), cwd=tmp_path, expect=None)
+    assert_usage_error(proc, "--repo", "not a git repository")
 
 
 def test_unknown_remote(origin_bare, tmp_path):
     assert_usage_error(run_cli("publish", "--repo", str(origin_bare), "--store", str(tmp_path / "s"),
-                               "--remote", "nosuchremote", cwd=tmp_path), "--remote", "nosuchremote")
+                               "--remote", "nosuchremote", cwd=tmp_path, expect=None), "--remote", "nosuchremote")
 
 
 def test_bad_git_mirror_url(origin_bare, tmp_path):
     assert_usage_error(run_cli("publish", "--repo", str(origin_bare), "--store", str(tmp_path / "s"), "--no-push",
-                               "--git-mirror", "ftp://m/r.git", cwd=tmp_path), "--git-mirror", "ftp://m/r.git")
+                               "--git-mirror", "ftp://m/r.git", cwd=tmp_path, expect=None), "--git-mirror", "ftp://m/r.git")
 
 
 def test_checkout_into_non_empty_directory(tmp_path):
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "keep.txt").write_text("mine\n")
-    assert_usage_error(run_cli("checkout", "https://h/r.git", "--path", str(dest), cwd=tmp_path), "--path")
+    assert_usage_error(run_cli("checkout", "https://h/r.git", "--path", str(dest), cwd=tmp_path, expect=None), "--path")
     assert (dest / "keep.txt").read_text() == "mine\n"
 
 
@@ -140,7 +132,7 @@ def test_ref_that_origin_does_not_have(published, tmp_path):
     origin, _ = published
     dest = tmp_path / "dest"
     proc = run_cli("checkout", str(origin), "--path", str(dest), "--allow-file-urls", "--ref", "no-such-branch",
-                   cwd=tmp_path)
+                   cwd=tmp_path, expect=None)
     assert_usage_error(proc, "--ref", "no-such-branch")
     assert not dest.exists()  # the half-made clone is removed
 
@@ -167,7 +159,6 @@ def test_checkout_json_is_the_only_stdout(published, tmp_path):
     origin, _ = published
     dest = tmp_path / "dest"
     proc = run_cli("checkout", str(origin), "--path", str(dest), "--allow-file-urls", "--json", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)  # the whole of stdout is one JSON document
     assert summary["path"] == str(dest.resolve())
     assert summary["method"] == "http"
@@ -181,14 +172,12 @@ def test_checkout_json_is_the_only_stdout(published, tmp_path):
 def test_checkout_without_json_prints_nothing_on_stdout(published, tmp_path):
     origin, _ = published
     proc = run_cli("checkout", str(origin), "--path", str(tmp_path / "d"), "--allow-file-urls", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
 
 
 def test_checkout_file_bundles_need_allow_file_urls(published, tmp_path):
     origin, _ = published
     proc = run_cli("checkout", str(origin), "--path", str(tmp_path / "d"), "--json", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["method"] == "origin"
     assert any("--allow-file-urls" in f["reason"] for f in summary["fallbacks"])

@@ -1,4 +1,4 @@
-"""Unit tests for mirrorci.gitconfig: our writer and parser against git's own reader."""
+"""Unit tests for mirrorci.configsyntax: our writer and parser against git's own reader."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mirrorci import gitconfig
-from mirrorci.gitconfig import ConfigSyntaxError
+from mirrorci import configsyntax
+from mirrorci.configsyntax import ConfigSyntaxError
 
 URL_WITH_QUERY = "https://example.com/x/y.bundle?a=b&c=d#frag"
 
@@ -60,7 +60,7 @@ def git_list(path: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def as_git_keys(entries: gitconfig.Entries) -> list[tuple[str, str]]:
+def as_git_keys(entries: configsyntax.Entries) -> list[tuple[str, str]]:
     return [(f"{s}.{sub}.{k}" if sub is not None else f"{s}.{k}", v) for s, sub, k, v in entries]
 
 
@@ -68,14 +68,14 @@ def as_git_keys(entries: gitconfig.Entries) -> list[tuple[str, str]]:
 
 
 def test_quote_leaves_safe_values_bare():
-    assert gitconfig.quote("abc") == "abc"
-    assert gitconfig.quote("https://h.example/p/a.bundle") == "https://h.example/p/a.bundle"
-    assert gitconfig.quote("12345") == "12345"
+    assert configsyntax.quote("abc") == "abc"
+    assert configsyntax.quote("https://h.example/p/a.bundle") == "https://h.example/p/a.bundle"
+    assert configsyntax.quote("12345") == "12345"
 
 
 @pytest.mark.parametrize("value", ["", "a b", "a#b", "a;b", 'a"b', "a\\b", "a\tb", "a\nb", URL_WITH_QUERY])
 def test_quote_quotes_everything_else(value):
-    q = gitconfig.quote(value)
+    q = configsyntax.quote(value)
     assert q.startswith('"') and q.endswith('"')
     assert "\n" not in q and "\t" not in q
 
@@ -85,14 +85,14 @@ def test_quote_quotes_everything_else(value):
 
 @pytest.mark.parametrize("value", TRICKY_VALUES, ids=repr)
 def test_value_round_trip(value):
-    text = gitconfig.render([("bundle", "id", [("uri", value)])])
-    assert gitconfig.parse(text) == [("bundle", "id", "uri", value)]
+    text = configsyntax.render([("bundle", "id", [("uri", value)])])
+    assert configsyntax.parse(text) == [("bundle", "id", "uri", value)]
 
 
 @pytest.mark.parametrize("sub", SUBSECTIONS, ids=repr)
 def test_subsection_round_trip(sub):
-    text = gitconfig.render([("bundle", sub, [("uri", "x")])])
-    assert gitconfig.parse(text) == [("bundle", sub, "uri", "x")]
+    text = configsyntax.render([("bundle", sub, [("uri", "x")])])
+    assert configsyntax.parse(text) == [("bundle", sub, "uri", "x")]
 
 
 def test_round_trip_many_sections_keeps_order_and_lowercases_names():
@@ -101,7 +101,7 @@ def test_round_trip_many_sections_keeps_order_and_lowercases_names():
         ("bundle", "First", [("creationToken", "7"), ("uri", URL_WITH_QUERY)]),
         ("Other", "Sub Section", [("Key", "v 1")]),
     ]
-    assert gitconfig.parse(gitconfig.render(sections)) == [
+    assert configsyntax.parse(configsyntax.render(sections)) == [
         ("bundle", None, "version", "1"),
         ("bundle", None, "mode", "all"),
         ("bundle", "First", "creationtoken", "7"),  # subsection keeps its case, keys do not
@@ -118,20 +118,20 @@ LINE_SEPARATORS = ["a\rb", "a\x0cb", "a\x85b", "a\u2028b"]
 def test_git_reads_rendered_outer_whitespace_and_separators_exactly(tmp_path, value):
     """What render() writes for these values is right: git reads them back unchanged."""
     path = tmp_path / "list"
-    path.write_bytes(gitconfig.render([("bundle", "id", [("uri", value)])]).encode("utf-8"))
+    path.write_bytes(configsyntax.render([("bundle", "id", [("uri", value)])]).encode("utf-8"))
     assert git_list(path) == [("bundle.id.uri", value)]
 
 
 @pytest.mark.parametrize("value", OUTER_WHITESPACE, ids=repr)
 def test_round_trip_keeps_quoted_outer_whitespace(value):
-    text = gitconfig.render([("bundle", "id", [("uri", value)])])
-    assert gitconfig.parse(text) == [("bundle", "id", "uri", value)]
+    text = configsyntax.render([("bundle", "id", [("uri", value)])])
+    assert configsyntax.parse(text) == [("bundle", "id", "uri", value)]
 
 
 @pytest.mark.parametrize("value", LINE_SEPARATORS, ids=repr)
 def test_round_trip_of_unicode_line_separators(value):
-    text = gitconfig.render([("bundle", "id", [("uri", value)])])
-    assert gitconfig.parse(text) == [("bundle", "id", "uri", value)]
+    text = configsyntax.render([("bundle", "id", [("uri", value)])])
+    assert configsyntax.parse(text) == [("bundle", "id", "uri", value)]
 
 
 # --- parsing hand-written text -------------------------------------------------------------
@@ -151,7 +151,7 @@ def test_parse_comments_blank_lines_and_inline_comments():
         '[bundle "x"] ; comment\n'
         '\tsize = 10\n'
     )
-    assert gitconfig.parse(text) == [
+    assert configsyntax.parse(text) == [
         ("bundle", None, "version", "1"),
         ("bundle", None, "mode", "all"),
         ("bundle", None, "uri", "https://h/x#frag"),
@@ -163,7 +163,7 @@ def test_parse_comments_blank_lines_and_inline_comments():
 
 def test_parse_escapes_and_partial_quoting():
     text = '[s]\n\ta = x"  y  "z\n\tb = "x\\n\\t\\b\\\\\\""\n\tc = one\\"two\n'
-    assert gitconfig.parse(text) == [
+    assert configsyntax.parse(text) == [
         ("s", None, "a", "x  y  z"),
         ("s", None, "b", 'x\n\t\b\\"'),
         ("s", None, "c", 'one"two'),
@@ -171,16 +171,16 @@ def test_parse_escapes_and_partial_quoting():
 
 
 def test_parse_section_names_are_case_insensitive_subsections_are_not():
-    entries = gitconfig.parse('[BUNDLE "MiXed"]\n\tURI = x\n[Bundle]\n\tVersion = 1\n')
+    entries = configsyntax.parse('[BUNDLE "MiXed"]\n\tURI = x\n[Bundle]\n\tVersion = 1\n')
     assert entries == [("bundle", "MiXed", "uri", "x"), ("bundle", None, "version", "1")]
 
 
 def test_parse_crlf_line_endings():
-    assert gitconfig.parse("[bundle]\r\n\tversion = 1\r\n") == [("bundle", None, "version", "1")]
+    assert configsyntax.parse("[bundle]\r\n\tversion = 1\r\n") == [("bundle", None, "version", "1")]
 
 
 def test_parse_subsection_escapes():
-    assert gitconfig.parse('[s "a\\"b\\\\c"]\n\tk = v\n') == [("s", 'a"b\\c', "k", "v")]
+    assert configsyntax.parse('[s "a\\"b\\\\c"]\n\tk = v\n') == [("s", 'a"b\\c', "k", "v")]
 
 
 @pytest.mark.parametrize("text", [
@@ -194,35 +194,35 @@ def test_parse_subsection_escapes():
 ], ids=repr)
 def test_bad_section_header(text):
     with pytest.raises(ConfigSyntaxError, match="line 1: bad section header"):
-        gitconfig.parse(text)
+        configsyntax.parse(text)
 
 
 def test_key_outside_a_section():
     with pytest.raises(ConfigSyntaxError, match="line 2"):
-        gitconfig.parse("# comment\nuri = x\n[bundle]\n")
+        configsyntax.parse("# comment\nuri = x\n[bundle]\n")
 
 
 @pytest.mark.parametrize("line", ["1key = x", "ke_y = x", "key : x", "-key = x", "= x"], ids=repr)
 def test_bad_key(line):
     with pytest.raises(ConfigSyntaxError, match="line 2"):
-        gitconfig.parse(f"[bundle]\n{line}\n")
+        configsyntax.parse(f"[bundle]\n{line}\n")
 
 
 @pytest.mark.parametrize("value", ['"open', 'a "b', '"a" "b', '"esc\\"'], ids=repr)
 def test_unterminated_quote(value):
     with pytest.raises(ConfigSyntaxError, match="line 2: unterminated quote"):
-        gitconfig.parse(f"[bundle]\n\turi = {value}\n")
+        configsyntax.parse(f"[bundle]\n\turi = {value}\n")
 
 
 @pytest.mark.parametrize("value", ["a\\x", '"a\\q"', "\\0", "\\ x"], ids=repr)
 def test_bad_escape(value):
     with pytest.raises(ConfigSyntaxError, match="line 2: bad escape"):
-        gitconfig.parse(f"[bundle]\n\turi = {value}\n")
+        configsyntax.parse(f"[bundle]\n\turi = {value}\n")
 
 
 def test_continuation_line_is_rejected():
     with pytest.raises(ConfigSyntaxError, match="line 2"):
-        gitconfig.parse("[bundle]\n\turi = abc\\\n\tdef\n")
+        configsyntax.parse("[bundle]\n\turi = abc\\\n\tdef\n")
 
 
 def test_config_syntax_error_is_a_value_error():
@@ -236,11 +236,11 @@ def test_git_reads_what_render_wrote(tmp_path):
     sections = [("bundle", None, [("version", "1"), ("mode", "all")])]
     sections += [("bundle", f"v{i}", [("uri", v)]) for i, v in enumerate(TRICKY_VALUES)]
     sections += [("bundle", sub, [("uri", URL_WITH_QUERY), ("size", "12")]) for sub in SUBSECTIONS]
-    text = gitconfig.render(sections)
+    text = configsyntax.render(sections)
     path = tmp_path / "list"
     path.write_text(text, encoding="utf-8")
 
-    ours = as_git_keys(gitconfig.parse(text))
+    ours = as_git_keys(configsyntax.parse(text))
     theirs = git_list(path)
     assert theirs == ours
     expected = [("bundle.version", "1"), ("bundle.mode", "all")]
@@ -252,8 +252,9 @@ def test_git_reads_what_render_wrote(tmp_path):
 
 def test_git_reads_url_with_query_and_fragment(tmp_path):
     path = tmp_path / "list"
-    path.write_text(gitconfig.render([("bundle", "b1", [("uri", URL_WITH_QUERY)])]))
-    out = subprocess.run(["git", "config", "-f", str(path), "bundle.b1.uri"], capture_output=True, text=True, check=True)
+    path.write_text(configsyntax.render([("bundle", "b1", [("uri", URL_WITH_QUERY)])]))
+    out = subprocess.run(["git", "config", "-f", str(path), "bundle.b1.uri"],
+                         capture_output=True, text=True, check=True)
     assert out.stdout == URL_WITH_QUERY + "\n"
 
 
@@ -272,4 +273,4 @@ def test_parse_agrees_with_git_on_hand_written_text(tmp_path):
     )
     path = tmp_path / "list"
     path.write_text(text)
-    assert as_git_keys(gitconfig.parse(text)) == git_list(path)
+    assert as_git_keys(configsyntax.parse(text)) == git_list(path)

@@ -10,8 +10,18 @@ import pytest
 from mirrorci import mirrorlist
 from mirrorci.bundle import file_sha256
 from mirrorci.mirrorlist import (
-    MAX_BLOB_BYTES, REF_BUNDLE_HTTP, REF_BUNDLE_MAGNET, REF_BUNDLE_TORRENT, REF_FETCH_GIT, REF_FETCH_HTTP,
-    BundleEntry, BundleList, MirrorListError, parse_bundle_list, parse_mirror_blobs, parse_url_list,
+    MAX_BLOB_BYTES,
+    REF_BUNDLE_HTTP,
+    REF_BUNDLE_MAGNET,
+    REF_BUNDLE_TORRENT,
+    REF_FETCH_GIT,
+    REF_FETCH_HTTP,
+    BundleEntry,
+    BundleList,
+    MirrorListError,
+    parse_bundle_list,
+    parse_mirror_blobs,
+    parse_url_list,
     render_url_list,
 )
 from mirrorci.store import LocalStore

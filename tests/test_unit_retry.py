@@ -9,15 +9,18 @@ from mirrorci.remote import is_transient, with_retries
 
 TRANSIENT = [
     "git ls-remote failed: fatal: unable to connect to 127.0.0.1: | 127.0.0.1[0: 127.0.0.1]: errno=Connection refused",
-    "git fetch failed: fatal: unable to access 'https://git.example/x/': Failed to connect to git.example port 443 after 2 ms: Couldn't connect to server",
+    "git fetch failed: fatal: unable to access 'https://git.example/x/': "
+    "Failed to connect to git.example port 443 after 2 ms: Couldn't connect to server",
     "git fetch failed: fatal: unable to access 'https://git.example/x/': Could not resolve host: git.example",
-    "git fetch failed: error: RPC failed; curl 56 GnuTLS recv error (-54): Error in the pull function. | fatal: early EOF | fatal: index-pack failed",
+    "git fetch failed: error: RPC failed; curl 56 GnuTLS recv error (-54): Error in the pull function. | "
+    "fatal: early EOF | fatal: index-pack failed",
     "git fetch failed: error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502",
     "git ls-remote failed: fatal: unable to access 'https://git.example/x/': The requested URL returned error: 503",
     "git fetch failed: fatal: the remote end hung up unexpectedly",
     "git fetch failed: fetch-pack: unexpected disconnect while reading sideband packet",
     "git push failed: error: RPC failed; curl 55 Send failure: Connection reset by peer",
-    "git ls-remote failed: fatal: unable to access 'https://git.example/x/': Operation timed out after 30000 milliseconds",
+    "git ls-remote failed: fatal: unable to access 'https://git.example/x/': "
+    "Operation timed out after 30000 milliseconds",
     "git fetch failed: fatal: unable to access 'https://git.example/x/': The requested URL returned error: 429",
 ]
 
@@ -25,15 +28,18 @@ PERMANENT = [
     "git ls-remote failed: remote: Invalid username or password. | fatal: Authentication failed for 'https://git.example/x/'",
     "git ls-remote failed: fatal: could not read Username for 'https://git.example': terminal prompts disabled",
     "git ls-remote failed: remote: Repository not found. | fatal: repository 'https://git.example/x/' not found",
-    "git fetch failed: fatal: 'nowhere' does not appear to be a git repository | fatal: Could not read from remote repository.",
+    "git fetch failed: fatal: 'nowhere' does not appear to be a git repository | "
+    "fatal: Could not read from remote repository.",
     "git fetch failed: git@git.example: Permission denied (publickey). | fatal: Could not read from remote repository.",
     "git ls-remote failed: fatal: unable to access 'https://git.example/x/': The requested URL returned error: 403",
     "git ls-remote failed: error: RPC failed; HTTP 401 curl 22 The requested URL returned error: 401",
     "git ls-remote failed: fatal: unable to access 'https://git.example/x/': The requested URL returned error: 404",
     "git fetch failed: fatal: remote error: access denied or repository not exported: /x.git",
     # A push refused by its lease or a hook: another attempt would be refused the same way.
-    "git push failed: To git://127.0.0.1/x.git | ! [rejected]        refs/mirrors/bundle/http (stale info) | error: failed to push some refs",
-    "git push failed: ! [remote rejected] refs/mirrors/bundle/http (pre-receive hook declined) | error: failed to push some refs",
+    "git push failed: To git://127.0.0.1/x.git | ! [rejected]        refs/mirrors/bundle/http (stale info) | "
+    "error: failed to push some refs",
+    "git push failed: ! [remote rejected] refs/mirrors/bundle/http (pre-receive hook declined) | "
+    "error: failed to push some refs",
     "git push failed: ! [rejected] refs/mirrors/bundle/http (atomic push failed) | error: failed to push some refs",
     # Both kinds of words: the permanent one decides.
     "git fetch failed: fatal: Authentication failed | fatal: the remote end hung up unexpectedly",

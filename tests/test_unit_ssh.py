@@ -5,7 +5,6 @@ What a real sshd sees is in test_e2e_ssh.py; these need no server.
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import stat

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_ci_files import tool
+from tests.support.tools import tool
 
 ROOT = Path(__file__).resolve().parents[1]
 MINIMUM = "3.10"

@@ -16,22 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.e2e import assert_same_as_git_clone, publish_to_static
 from tests.support.repos import git
-from tests.test_e2e_checkout import assert_same_as_git_clone, publish_to_static
+from tests.support.zipapp import build_zipapp
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "scripts" / "build-zipapp"
 CLEAN_PYTHON = (sys.executable, "-I", "-S")
-
-
-def build_zipapp(output: Path) -> tuple[Path, str]:
-    """Build with the project's script, as the release workflow does; (path, sha256 it printed)."""
-    proc = subprocess.run([sys.executable, str(BUILD), "--output", str(output)], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    digest, path = proc.stdout.split()
-    assert Path(path) == output
-    return output, digest
 
 
 @pytest.fixture(scope="module")

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
 from tests.attacks.helpers import Legit, legit_bundle
 from tests.support import forge
+from tests.support.fixtures import shared_server
 from tests.support.git_servers import GitHttpServer, _CgiHandler
 from tests.support.hostile_server import HostileServer, SilentListener
 
-
-@pytest.fixture(scope="session")
-def _hostile_session() -> Iterator[HostileServer]:
-    with HostileServer() as server:
-        yield server
-
-
-@pytest.fixture
-def hostile(_hostile_session: HostileServer) -> HostileServer:
-    """The attacker's HTTP mirror host, with no routes and an empty request log."""
-    _hostile_session.reset()
-    return _hostile_session
+_hostile_session, hostile = shared_server(
+    "hostile", lambda _: HostileServer(), "The attacker's HTTP mirror host, with no routes and an empty request log.")
 
 
 @pytest.fixture
@@ -99,15 +90,11 @@ class TokenGitHttpServer(GitHttpServer):
     def authorization(self) -> str:
         return "basic " + base64.b64encode(f"{self.token_user}:{self.token}".encode()).decode()
 
-
-@pytest.fixture(scope="session")
-def _token_http_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenGitHttpServer]:
-    with TokenGitHttpServer(tmp_path_factory.mktemp("token-served")) as server:
-        yield server
+    def reset(self) -> None:
+        super().reset()
+        self.protected.clear()
 
 
-@pytest.fixture
-def token_http(_token_http_session: TokenGitHttpServer) -> TokenGitHttpServer:
-    _token_http_session.reset()
-    _token_http_session.protected.clear()
-    return _token_http_session
+_token_http_session, token_http = shared_server(
+    "token_http", lambda factory: TokenGitHttpServer(factory.mktemp("token-served")),
+    "Smart HTTP with a token-protected origin; nothing protected yet, an empty request log.")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 
 from mirrorci.mirrorlist import REF_BUNDLE_HTTP, BundleEntry, BundleList
 from tests.support import forge
+from tests.support.cli import CliResult, cli_env
 from tests.support.hostile_server import HostileServer
 from tests.support.repos import git
 
@@ -36,33 +36,22 @@ HANG_BOUND = 60.0
 FSCK_PROBLEMS = ("hash mismatch", "broken link", "missing", "corrupt", "error")
 
 
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.stdout)
-
-
 def checkout_cmd(url: str, path: Path, *extra: str | Path) -> list[str]:
     return [sys.executable, "-m", "mirrorci", "checkout", url, "--path", str(path), "--json", *LIMITS, *map(str, extra)]
 
 
 def run_checkout(url: str, path: Path, *extra: str | Path, env: dict[str, str] | None = None,
-                 bound: float = HANG_BOUND) -> Outcome:
+                 bound: float = HANG_BOUND) -> CliResult:
     """The real CLI in its own process group; a run past ``bound`` seconds is a hang and fails the test."""
     proc = subprocess.Popen(checkout_cmd(url, path, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **(env or {})}, start_new_session=True)
+                            text=True, env=cli_env(env), start_new_session=True)
     try:
         stdout, stderr = proc.communicate(timeout=bound)
     except subprocess.TimeoutExpired:
         kill_group(proc)
         stdout, stderr = proc.communicate()
         pytest.fail(f"mirrorci checkout hung: still running after {bound:g} s\n{stderr[-3000:]}")
-    outcome = Outcome(proc.returncode, stdout, stderr)
+    outcome = CliResult(proc.returncode, stdout, stderr)
     assert "Traceback (most recent call last)" not in stderr, stderr
     return outcome
 
@@ -87,7 +76,7 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith(("error:", "::error::"))]
 
 
-def assert_failed_cleanly(outcome: Outcome, path: Path, existed: bool = False) -> None:
+def assert_failed_cleanly(outcome: CliResult, path: Path, existed: bool = False) -> None:
     """A refusal: non-zero exit, one error line, no Python traceback, nothing left at --path."""
     assert outcome.code != 0, "checkout succeeded where it must refuse"
     assert len(error_lines(outcome.stderr)) == 1, outcome.stderr

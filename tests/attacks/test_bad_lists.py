@@ -15,12 +15,18 @@ import pytest
 
 from mirrorci.mirrorlist import REF_BUNDLE_HTTP, REF_FETCH_GIT, REF_FETCH_HTTP, parse_bundle_list
 from tests.attacks.helpers import (
-    assert_accounted, assert_equals_git_clone, assert_mirror_not_used, checkout_ok, entry_for, publish_bundle,
-    publish_list, set_mirror_blob,
+    assert_accounted,
+    assert_equals_git_clone,
+    assert_mirror_not_used,
+    checkout_ok,
+    entry_for,
+    publish_bundle,
+    publish_list,
+    set_mirror_blob,
 )
 from tests.support import forge
+from tests.support.e2e import publish_to_static
 from tests.support.repos import advance_origin, git
-from tests.test_e2e_checkout import publish_to_static
 
 MISSING = "1" * 40
 

@@ -57,7 +57,7 @@ def test_origin_token_never_reaches_a_mirror(private_origin, token_http, hostile
     result = outcome.json
     for secret in _secrets(token_http):
         assert secret not in outcome.stdout and secret not in outcome.stderr, "the token was printed"
-    seen = list(zip(token_http.requests, token_http.headers_seen))
+    seen = list(zip(token_http.requests, token_http.headers_seen, strict=True))
     origin_requests = [h for (_, p), h in seen if p.startswith(f"/{origin_path.name}/")]
     mirror_requests = [h for (_, p), h in seen if p.startswith(f"/{mirror}/")]
     assert origin_requests and all("Authorization" in h for h in origin_requests)

@@ -14,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.attacks.helpers import (
-    assert_equals_git_clone, assert_mirror_not_used, checkout_ok, entry_for, publish_list,
+    assert_equals_git_clone,
+    assert_mirror_not_used,
+    checkout_ok,
+    entry_for,
+    publish_list,
 )
 from tests.support.hostile_server import Reply
 
@@ -41,7 +45,7 @@ class LargestFile:
                     except OSError:
                         pass
 
-    def __enter__(self) -> "LargestFile":
+    def __enter__(self) -> LargestFile:
         self._thread.start()
         return self
 

@@ -11,7 +11,12 @@ from dataclasses import replace
 import pytest
 
 from tests.attacks.helpers import (
-    assert_accounted, assert_equals_git_clone, assert_mirror_not_used, checkout_ok, entry_for, publish_bundle,
+    assert_accounted,
+    assert_equals_git_clone,
+    assert_mirror_not_used,
+    checkout_ok,
+    entry_for,
+    publish_bundle,
     publish_list,
 )
 from tests.support import forge

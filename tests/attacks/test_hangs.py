@@ -15,8 +15,16 @@ import pytest
 
 from mirrorci.mirrorlist import REF_FETCH_GIT, REF_FETCH_HTTP
 from tests.attacks.helpers import (
-    assert_equals_git_clone, assert_mirror_not_used, checkout_cmd, checkout_ok, entry_for, kill_group, leftovers,
-    publish_bundle, publish_list, set_mirror_blob,
+    assert_equals_git_clone,
+    assert_mirror_not_used,
+    checkout_cmd,
+    checkout_ok,
+    entry_for,
+    kill_group,
+    leftovers,
+    publish_bundle,
+    publish_list,
+    set_mirror_blob,
 )
 from tests.support.hostile_server import Reply
 

@@ -6,7 +6,12 @@ import pytest
 
 from mirrorci.mirrorlist import REF_BUNDLE_HTTP, BundleList
 from tests.attacks.helpers import (
-    assert_accounted, assert_equals_git_clone, assert_mirror_not_used, checkout_ok, entry_for, publish_bundle,
+    assert_accounted,
+    assert_equals_git_clone,
+    assert_mirror_not_used,
+    checkout_ok,
+    entry_for,
+    publish_bundle,
     set_mirror_blob,
 )
 from tests.support.hostile_server import Reply

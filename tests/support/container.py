@@ -24,14 +24,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ("buildah", "podman", "debootstrap", "runc")
-CONTEXT_FILES = ("Dockerfile", ".dockerignore", "README.md", "LICENSE", "pyproject.toml", "requirements.lock", "entrypoint.py")
+CONTEXT_FILES = ("Dockerfile", ".dockerignore", "README.md", "LICENSE", "pyproject.toml", "requirements.lock",
+                 "entrypoint.py")
 
 # Debian code names the debootstrap base can stand in for.
 _DEBIAN_RELEASES = ("bookworm", "trixie", "bullseye")
@@ -143,8 +144,8 @@ class Engine:
         return time.monotonic() - started
 
     def build(self, context: Path, tag: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return self.run("buildah", "bud", "--isolation", "chroot", "--pull=never", "--layers", "--force-rm", "--format", "docker",
-                        "-t", tag, "-f", context / "Dockerfile", context, timeout=timeout)
+        return self.run("buildah", "bud", "--isolation", "chroot", "--pull=never", "--layers", "--force-rm",
+                        "--format", "docker", "-t", tag, "-f", context / "Dockerfile", context, timeout=timeout)
 
 
 def make_context(dest: Path, wheels: bool = True) -> Path:

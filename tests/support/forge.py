@@ -71,7 +71,7 @@ def parse_idx(data: bytes) -> tuple[list[IdxEntry], bytes]:
         raise ValueError("unexpected pack index length")
     entries = [
         IdxEntry(oid, crc, large[o & 0x7FFFFFFF] if o & 0x80000000 else o)
-        for oid, crc, o in zip(oids, crcs, small)
+        for oid, crc, o in zip(oids, crcs, small, strict=True)
     ]
     return entries, pack_checksum
 

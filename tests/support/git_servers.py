@@ -11,14 +11,15 @@ import signal
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
-from typing import IO, BinaryIO, Iterator
+from typing import IO, BinaryIO
 from urllib.parse import unquote
 
-from .threaded_http import OwnedServer, ThreadedHTTPServer
 from .ports import free_port, wait_for_port
+from .threaded_http import OwnedServer, ThreadedHTTPServer
 
 _CHUNK = 64 * 1024
 

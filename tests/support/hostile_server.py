@@ -86,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, OSError):
             self.close_connection = True
 
-    def _send_body(self, owner: "HostileServer", reply: Reply) -> None:
+    def _send_body(self, owner: HostileServer, reply: Reply) -> None:
         if reply.drip:
             self.wfile.write(reply.body[: reply.drip_after])
             self.wfile.flush()
@@ -173,7 +173,7 @@ class SilentListener:
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
 
-    def __enter__(self) -> "SilentListener":
+    def __enter__(self) -> SilentListener:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
@@ -189,7 +189,7 @@ class SilentListener:
         while not self._closing.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

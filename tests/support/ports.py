@@ -24,7 +24,7 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
-        except OSError:
+        except OSError as exc:
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"{host}:{port} did not accept connections within {timeout}s")
+                raise TimeoutError(f"{host}:{port} did not accept connections within {timeout}s") from exc
             time.sleep(0.02)

@@ -18,10 +18,10 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from .threaded_http import OwnedServer, ThreadedHTTPServer
+
 _CHUNK = 64 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-from .threaded_http import OwnedServer, ThreadedHTTPServer
 
 
 @dataclass

@@ -190,9 +190,9 @@ class TransmissionDaemon:
             try:
                 self.client().get_session()
                 return
-            except Exception:
+            except Exception as exc:
                 if time.monotonic() > deadline:
-                    raise TimeoutError("transmission-daemon did not answer RPC in time")
+                    raise TimeoutError("transmission-daemon did not answer RPC in time") from exc
                 time.sleep(0.1)
 
     def remove_all(self) -> None:
