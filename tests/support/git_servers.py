@@ -7,31 +7,28 @@ genuine ``git daemon`` and ``git http-backend`` instead of faking them.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import IO, BinaryIO
+from typing import BinaryIO
 from urllib.parse import unquote
 
-from .ports import free_port, wait_for_port
+from .ports import free_port
+from .processes import ServerProcess, stop_process
 from .threaded_http import OwnedServer, ThreadedHTTPServer
 
 _CHUNK = 64 * 1024
 
 
-class GitDaemon:
+class GitDaemon(ServerProcess):
     """``git daemon`` serving every bare repo under ``root`` (push enabled)."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__()
+        # Own process group: stop() also reaps the per-connection children.
+        super().__init__("git daemon")
         self.root = Path(root)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     def url_for(self, name: str) -> str:
         """git:// URL of the repository ``root/name``."""
@@ -39,58 +36,18 @@ class GitDaemon:
 
     def __enter__(self) -> GitDaemon:
         self.port = free_port()
-        self._log = tempfile.TemporaryFile()
         cmd = [
             "git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={self.port}",
             f"--base-path={self.root}", "--export-all", "--enable=receive-pack",
             "--informative-errors", str(self.root),
         ]
-        # Own session so stop() can also reap per-connection children.
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log,
-            start_new_session=True,
-        )
-        try:
-            wait_for_port("127.0.0.1", self.port, timeout=10)
-        except TimeoutError:
-            log = self.log()
-            self.stop()
-            raise RuntimeError(f"git daemon failed to start: {log}") from None
+        self.start(cmd, port=self.port, stdout_to_log=False)
         return self
-
-    def log(self) -> str:
-        """Daemon stderr so far (for failure messages)."""
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        """Terminate the daemon and its children; kill if it does not exit promptly."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            _stop_group(proc)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def _stop_group(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
     """SIGTERM the process group we created for ``proc``, then SIGKILL after ``timeout``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=timeout)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    stop_process(proc, group=True, grace=timeout)
 
 
 class _CgiHandler(BaseHTTPRequestHandler):

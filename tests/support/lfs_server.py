@@ -18,19 +18,16 @@ import http.client
 import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
-from .ports import free_port, wait_for_port
+from .ports import free_port
+from .processes import ServerProcess
 from .repos import git
 from .threaded_http import OwnedServer, ThreadedHTTPServer
 
@@ -117,15 +114,14 @@ class _Proxy(ThreadedHTTPServer):
         self.lfs = lfs
 
 
-class LfsServer:
+class LfsServer(ServerProcess):
     """giftless on a free port, reached through a counting proxy; ``reset()`` clears the counters."""
 
     def __init__(self, storage: Path) -> None:
+        super().__init__("giftless")
         self.storage = Path(storage)
         self.app_port = 0
         self._proxy = _Proxy(self)
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status)
         self.headers_seen: list[dict[str, str]] = []
@@ -164,48 +160,19 @@ class LfsServer:
             if method == "GET" and "/objects/storage/" in path:
                 self.object_bytes += sent
 
-    def log(self) -> str:
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
     def __enter__(self) -> LfsServer:
         self.storage.mkdir(parents=True, exist_ok=True)
         self.app_port = free_port()
-        self._log = tempfile.TemporaryFile()
         env = {**os.environ, "GIFTLESS_CONFIG_STR": _config(self.storage), "PYTHONWARNINGS": "ignore"}
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "giftless.wsgi_entrypoint", "run",
-             "--host", "127.0.0.1", "--port", str(self.app_port), "--no-reload", "--no-debugger"],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
-        try:
-            wait_for_port("127.0.0.1", self.app_port, timeout=30)
-        except TimeoutError:
-            log = self.log()
-            self.stop()
-            raise RuntimeError(f"giftless did not start: {log}") from None
+        self.start([sys.executable, "-m", "flask", "--app", "giftless.wsgi_entrypoint", "run",
+                    "--host", "127.0.0.1", "--port", str(self.app_port), "--no-reload", "--no-debugger"],
+                   port=self.app_port, env=env, timeout=30)
         self._proxy.__enter__()
         return self
 
     def stop(self) -> None:
         self._proxy.__exit__(None, None, None)
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        super().stop()
 
 
 LFS_ATTRIBUTES = "*.bin filter=lfs diff=lfs merge=lfs -text\n"

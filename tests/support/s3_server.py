@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from .ports import free_port
+from .processes import ServerProcess
 
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
@@ -34,13 +30,12 @@ def _moto_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "moto.server"]
 
 
-class MotoServer:
+class MotoServer(ServerProcess):
     """``moto_server`` on 127.0.0.1; ``reset()`` wipes all buckets between tests."""
 
     def __init__(self) -> None:
+        super().__init__("moto_server", group=False)
         self.port = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -48,61 +43,19 @@ class MotoServer:
 
     def __enter__(self) -> MotoServer:
         self.port = free_port()
-        self._log = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(
-            [*_moto_command(), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-        try:
-            self._wait_ready(timeout=30)
-        except BaseException:
-            log = self.log()
-            self.stop()
-            raise RuntimeError(f"moto_server failed to start:\n{log}") from None
+        self.start([*_moto_command(), "-H", "127.0.0.1", "-p", str(self.port)], ready=self._answers, timeout=30)
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc is not None and self._proc.poll() is not None:
-                raise RuntimeError("moto_server exited")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("moto_server not ready")
+    def _answers(self) -> None:
+        """Ready once moto's own API answers; raises until then."""
+        with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1) as resp:
+            resp.read()
 
     def reset(self) -> None:
         """Drop all state in the server (buckets, objects)."""
         req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
         with urllib.request.urlopen(req, timeout=10) as resp:
             resp.read()
-
-    def log(self) -> str:
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def s3_client(endpoint_url: str) -> Any:

@@ -18,10 +18,9 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from types import TracebackType
-from typing import IO
 
-from .ports import free_port, wait_for_port
+from .ports import free_port
+from .processes import ServerProcess
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
@@ -63,16 +62,15 @@ def _privsep_dir() -> None:
         raise SshdUnavailable(f"cannot create /run/sshd for sshd's privilege separation: {exc}") from None
 
 
-class SshServer:
+class SshServer(ServerProcess):
     """`sshd -D` with its own config in `root`; stop() (or leaving the with block) ends it."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        super().__init__("sshd", log_path=self.root / "sshd.log", grace=10)
         self.user = pwd.getpwuid(os.getuid()).pw_name
         self.port = 0
         self.host_public_key = ""
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def authorized_keys(self) -> Path:
@@ -107,16 +105,8 @@ class SshServer:
         check = subprocess.run([sshd, "-t", "-f", str(config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise SshdUnavailable(f"sshd rejects its test configuration: {check.stderr.strip()}")
-        self._log = (self.root / "sshd.log").open("w+b")
         # -D: stay in the foreground (a child we can stop); -e: log to stderr, i.e. the log file.
-        self._proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdin=subprocess.DEVNULL,
-                                      stdout=self._log, stderr=self._log, start_new_session=True)
-        try:
-            wait_for_port("127.0.0.1", self.port, timeout=10)
-        except TimeoutError:
-            log = self.log()
-            self.stop()
-            raise SshdUnavailable(f"sshd did not start: {log.strip()[-500:]}") from None
+        self.start([sshd, "-D", "-e", "-f", str(config)], port=self.port, error=SshdUnavailable)
         return self
 
     def _write_config(self, host_key: Path) -> Path:
@@ -143,11 +133,6 @@ class SshServer:
         config.write_text("\n".join(lines) + "\n")
         return config
 
-    def log(self) -> str:
-        """sshd's log so far."""
-        path = self.root / "sshd.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
     def keys_offered(self) -> list[str]:
         """Fingerprints of every public key a client offered or used (VERBOSE logs them), in order."""
         pattern = r"(?:(?:Accepted|Failed) publickey for \S+ from .* ssh2: \S+|Accepted key \S+) (SHA256:[\w+/=]+)"
@@ -155,23 +140,3 @@ class SshServer:
 
     def connections(self) -> int:
         return len(re.findall(r"^Connection from 127\.0\.0\.1", self.log(), re.MULTILINE))
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            try:
-                os.killpg(proc.pid, 15)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

@@ -15,9 +15,9 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 
-from tests.support.ports import free_port, wait_for_port
+from tests.support.ports import free_port
+from tests.support.processes import ServerProcess
 
 NET_PREFIX = "10.213"  # 10.213.X.0/24: only ever assigned inside namespaces/bridges made by NetLab
 
@@ -122,12 +122,14 @@ def _prefix(netns: str | None) -> list[str]:
     return ["ip", "netns", "exec", netns] if netns else []
 
 
-class TransmissionDaemon:
+class TransmissionDaemon(ServerProcess):
     """`transmission-daemon -f` with its own config dir, ports and download dir."""
 
     def __init__(self, workdir: Path, *, host: str = "127.0.0.1", netns: str | None = None,
                  username: str | None = None, password: str | None = None) -> None:
         self.workdir = Path(workdir)
+        # SIGKILL at once: SIGTERM makes it announce "stopped" to trackers (3-5 s); nothing here needs that.
+        super().__init__("transmission-daemon", log_path=self.workdir / "daemon.log", grace=0)
         self.config_dir = self.workdir / "config"
         self.download_dir = self.workdir / "downloads"
         self.host = host
@@ -136,7 +138,6 @@ class TransmissionDaemon:
         self.password = password
         self.rpc_port = free_port()
         self.peer_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -170,30 +171,9 @@ class TransmissionDaemon:
             "speed-limit-down-enabled": False, "download-queue-enabled": False, "seed-queue-enabled": False,
         }
         (self.config_dir / "settings.json").write_text(json.dumps(settings, indent=1))
-        self.log = (self.workdir / "daemon.log").open("wb")
-        self.proc = subprocess.Popen(
-            [*_prefix(self.netns), "transmission-daemon", "-f", "-g", str(self.config_dir)],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        self.start([*_prefix(self.netns), "transmission-daemon", "-f", "-g", str(self.config_dir)],
+                   ready=lambda: self.client().get_session(), timeout=20)
         return self
-
-    def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"transmission-daemon exited: {(self.workdir / 'daemon.log').read_text()[-500:]}")
-            try:
-                self.client().get_session()
-                return
-            except Exception as exc:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("transmission-daemon did not answer RPC in time") from exc
-                time.sleep(0.1)
 
     def remove_all(self) -> None:
         c = self.client()
@@ -201,29 +181,15 @@ class TransmissionDaemon:
         if ids:
             c.remove_torrent(ids, delete_data=True)
 
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            # SIGTERM makes it announce "stopped" to trackers (3-5 s); nothing here needs that.
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.proc = None
-        self.log.close()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-
-class OpenTracker:
+class OpenTracker(ServerProcess):
     """Debian's opentracker (whitelist build): chroots into `workdir`, serves only whitelisted hashes."""
 
     def __init__(self, workdir: Path, host: str = "127.0.0.1") -> None:
         self.workdir = Path(workdir)
+        super().__init__("opentracker", log_path=self.workdir / "tracker.log")
         self.host = host
         self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
         self.hashes: set[str] = set()
 
     @property
@@ -235,17 +201,8 @@ class OpenTracker:
         os.chmod(self.workdir, 0o755)  # it drops to nobody after the chroot
         (self.workdir / "whitelist").write_text("")
         os.chmod(self.workdir / "whitelist", 0o644)
-        self.log = (self.workdir / "tracker.log").open("wb")
-        self.proc = subprocess.Popen(
-            ["opentracker", "-i", self.host, "-p", str(self.port), "-P", str(self.port),
-             "-d", str(self.workdir), "-w", "whitelist"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        try:
-            wait_for_port(self.host, self.port, timeout=10)
-        except BaseException:
-            self.stop()
-            raise
+        self.start(["opentracker", "-i", self.host, "-p", str(self.port), "-P", str(self.port),
+                    "-d", str(self.workdir), "-w", "whitelist"], port=self.port, host=self.host)
         return self
 
     def allow(self, info_hash: str) -> None:
@@ -258,19 +215,3 @@ class OpenTracker:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGHUP)
         time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self.proc = None
-        self.log.close()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
