@@ -465,7 +465,9 @@ def _start_verification(
     # a publisher's index).
     local = attempt.cache_lent or attempt.reused
     scope = ("all" if local else "connected") if opts.verify == "full" else "relied-on"
-    return worktree.Verifier(git, sorted(set(wanted.values()) | {head}), head, scope)
+    # A sparse checkout relies only on the paths it writes (cone mode says which exactly).
+    paths = worktree.cone_pathspecs(opts.sparse_checkout) if opts.sparse_checkout and opts.sparse_cone else None
+    return worktree.Verifier(git, sorted(set(wanted.values()) | {head}), head, scope, paths or None)
 
 
 def _write_haves(git: Git, oids: Iterable[str]) -> None:

@@ -9,7 +9,8 @@ and hashing `<type> <size>\\0<content>` as git would:
 - "relied-on" (the default): every commit and tag reachable from the refs the
   clone ends with, walked once by `rev-list` (which fails on a missing parent, so
   the history is connected down to its roots), plus every tree and blob of the
-  checked-out commit. Trees and blobs of older commits are not hashed.
+  checked-out commit (of the paths a sparse checkout writes). Trees and blobs of
+  older commits are not hashed.
 - "all" (`--verify full` with objects borrowed from the runner cache): every
   object reachable from those refs.
 - "connected" (`--verify full` when every pack in the clone was indexed by git,
@@ -57,8 +58,12 @@ class Verified:
     seconds: float = 0.0
 
 
-def walks(tips: Iterable[str], commit: str | None, scope: str) -> list[list[str]]:
-    """The rev-list invocations whose objects together make up the scope."""
+def walks(tips: Iterable[str], commit: str | None, scope: str, paths: list[str] | None = None) -> list[list[str]]:
+    """The rev-list invocations whose objects together make up the scope.
+
+    `paths`: pathspecs limiting the checked-out commit's trees and blobs to those a sparse
+    checkout writes (the others are never read, like old commits' trees and blobs).
+    """
     if scope not in SCOPES:
         raise ValueError(f"unknown verification scope {scope!r}")
     base = ["rev-list", "--objects", "--no-object-names", "--stdin"]
@@ -66,17 +71,20 @@ def walks(tips: Iterable[str], commit: str | None, scope: str) -> list[list[str]
         return [base]
     runs = [[*base, "--filter=tree:0"]]  # commits and tags (and what tags point at directly)
     if commit:
-        runs.append(["rev-list", "--objects", "--no-object-names", "--no-walk", commit])
+        limit = ["--", *paths] if paths else []
+        runs.append(["rev-list", "--objects", "--no-object-names", "--no-walk", commit, *limit])
     return runs
 
 
-def verify(git: Git, tips: Iterable[str], commit: str | None, scope: str = "relied-on") -> Verified:
+def verify(
+    git: Git, tips: Iterable[str], commit: str | None, scope: str = "relied-on", paths: list[str] | None = None,
+) -> Verified:
     """Hash every object in the scope; raise VerificationFailed on the first that is wrong."""
     started = time.monotonic()
     tip_list = sorted(set(tips))
     if scope == "connected":
         return _connected(git, tip_list, started)
-    runs = walks(tip_list, commit, scope)
+    runs = walks(tip_list, commit, scope, paths)
     hex_len = len(commit or (tip_list[0] if tip_list else "0" * 40))
     results: list[Verified] = []
     errors: list[BaseException] = []

@@ -32,15 +32,16 @@ NO_SMUDGE = {"GIT_LFS_SKIP_SMUDGE": "1"}
 class Verifier:
     """Verification on the side, while the work tree is written."""
 
-    def __init__(self, git: Git, tips: list[str], commit: str, scope: str) -> None:
+    def __init__(self, git: Git, tips: list[str], commit: str, scope: str, paths: list[str] | None = None) -> None:
         self.scope = scope
+        self.paths = paths
         self.outcome: Verified | BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(git, tips, commit), daemon=True)
         self.thread.start()
 
     def _run(self, git: Git, tips: list[str], commit: str) -> None:
         try:
-            self.outcome = verify.verify(git, tips, commit, self.scope)
+            self.outcome = verify.verify(git, tips, commit, self.scope, self.paths)
         except BaseException as exc:
             self.outcome = exc
 
@@ -111,6 +112,24 @@ def _commit_of(git: Git, target: str, asked: str) -> str:
         return git.out("rev-parse", "--verify", f"{target}^{{commit}}")
     except GitError:
         raise UsageError(f"--ref {asked}: origin does not have that commit") from None
+
+
+def cone_pathspecs(patterns: list[str]) -> list[str]:
+    """What a cone-mode sparse checkout of these directories writes, as pathspecs: the files at
+    the top, every file under each directory, and the files directly in each of its parents."""
+    specs = [":(glob)*"]
+    for pattern in patterns:
+        directory = pattern.strip("/")
+        if not directory:
+            return []  # the whole tree
+        specs.append(f":(literal){directory}")
+        parts = directory.split("/")
+        specs += [f":(glob){_glob_escape('/'.join(parts[:i]))}/*" for i in range(1, len(parts))]
+    return sorted(set(specs))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[\\" else c for c in text)
 
 
 def set_sparse(git: Git, patterns: list[str], cone: bool) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mirrorci.worktree import cone_pathspecs
 from tests.support.cli import run_cli
 from tests.support.e2e import assert_same_as_git_clone, checkout, publish_to_static
 from tests.support.repos import advance_origin, fsck_ok, git, repo_snapshot
@@ -161,6 +162,13 @@ def test_sparse_checkout_cone_and_patterns(served_origin, static_server, tmp_pat
     assert _files(cone) != everything
     assert git(cone, "status", "--porcelain") == ""
     assert git(cone, "config", "core.sparseCheckoutCone") == "true"
+    # Verification hashes exactly the blobs the sparse checkout wrote (and the trees above them).
+    full = checkout(served_origin.http_url, tmp_path / "full", "--ref", "develop")
+    assert result["verified"]["objects"] < full["verified"]["objects"]
+    listed = git(cone, "rev-list", "--objects", "--no-walk", "HEAD", "--", *cone_pathspecs(["src"]))
+    named = {line.split(" ", 1)[1] for line in listed.splitlines() if " " in line and line.split(" ", 1)[1]}
+    assert _files(cone) <= named
+    assert {n for n in named - _files(cone) if "/" in n} == set()  # beyond the files: only top-level trees
 
     pattern = tmp_path / "pattern"
     checkout(served_origin.http_url, pattern, "--ref", "develop", "--sparse-checkout", "*.md",
