@@ -24,8 +24,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -91,6 +91,28 @@ def default_workdir() -> Path:
     return Path(tempfile.gettempdir()) / "mirrorci-bench"
 
 
+def fresh_run_dir(workdir: Path | None, name: str) -> tuple[Path, Path]:
+    """The workdir (--workdir or the default), and an emptied <workdir>/<name> holding srv, store, clones, logs."""
+    workdir = (workdir or default_workdir()).absolute()
+    run_dir = workdir / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    delete_tree(run_dir, workdir)
+    for d in ("srv", "store", "clones", "logs"):
+        (run_dir / d).mkdir(parents=True)
+    return workdir, run_dir
+
+
+def source_repo(repo: Path | None, size: str, workdir: Path) -> tuple[Path, str, dict]:
+    """--repo, or the generated preset (cached in <workdir>/repos): its path, a description, its metadata."""
+    if repo:
+        source = repo.absolute()
+        if not _ok(source, "rev-parse", "--git-dir"):
+            raise BenchError(f"--repo {repo}: not a git repository")
+        return source, f"--repo {source.name}", {}
+    source, meta = repogen.ensure_repo(size, workdir / "repos")
+    return source, f"generated '{size}' repository ({source.name})", meta
+
+
 def make_origin(source: Path, dest: Path, generated: bool) -> None:
     """A bare origin with bitmaps. A generated repo is already repacked: hardlink it."""
     shutil.rmtree(dest, ignore_errors=True)
@@ -116,6 +138,14 @@ def start_daemon(base: Path, logs: Path) -> tuple[subprocess.Popen, int]:
         proc.kill()
         raise
     return proc, port
+
+
+def stop_daemon(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def advance_origin(origin: Path) -> str:
@@ -176,6 +206,19 @@ def verify(method: str, repo: Path, expected: dict[str, str], deep: bool) -> lis
 
 # ---------------------------------------------------------------------------- measuring
 
+def counted_run(method: str, argv: list[str], run_dir: Path, tag: str, proxy: CountingProxy,
+                store: StoreServer) -> tuple[measure.Measured, int, int]:
+    """Run one measured command (logs under run_dir/logs/tag): its result, and the bytes origin
+    (through the proxy) and the store served meanwhile. A failed command stops the benchmark."""
+    proxy.wait_idle()
+    o0, m0 = proxy.counter.snapshot()[0], store.counter.snapshot()[0]
+    r = measure.run(argv, git_env(), run_dir, run_dir / "logs" / tag)
+    proxy.wait_idle()
+    if r.returncode != 0:
+        raise BenchError(f"{method} failed (exit {r.returncode}): {' '.join(r.argv)}\n{r.stderr[-3000:]}")
+    return r, proxy.counter.snapshot()[0] - o0, store.counter.snapshot()[0] - m0
+
+
 class Bench:
     def __init__(self, run_dir: Path, url: str, list_url: str, proxy: CountingProxy, store: StoreServer) -> None:
         self.run_dir = run_dir
@@ -204,14 +247,8 @@ class Bench:
         tag = f"{self.seq:02d}-{scenario}-{method.replace(' ', '_').replace('-', '')}"
         dest = self.run_dir / "clones" / tag
         rusage = self.run_dir / "logs" / f"{tag}.rusage.json"
-        self.proxy.wait_idle()
-        o0, m0 = self.proxy.counter.snapshot()[0], self.store.counter.snapshot()[0]
-        r = measure.run(self.argv(method, dest, rusage), self.env, self.run_dir, self.run_dir / "logs" / tag)
-        self.proxy.wait_idle()
-        origin_bytes = self.proxy.counter.snapshot()[0] - o0
-        mirror_bytes = self.store.counter.snapshot()[0] - m0
-        if r.returncode != 0:
-            raise BenchError(f"{method} failed (exit {r.returncode}): {' '.join(r.argv)}\n{r.stderr[-3000:]}")
+        r, origin_bytes, mirror_bytes = counted_run(method, self.argv(method, dest, rusage), self.run_dir, tag,
+                                                    self.proxy, self.store)
         git_name, git_kb, git_anon = r.peaks.largest("git")
         res: dict = {
             "method": method, "scenario": scenario, "seconds": round(r.seconds, 3),
@@ -354,9 +391,9 @@ def table(report: dict) -> str:
     st = repo["stats"]
     add = lines.append
     add(f"mirrorci benchmark: {repo['description']}")
-    add(f"  pack {fmt_mb(st['pack_bytes'])}, {st['objects']:,} objects ({st['commits']:,} commits, {st['trees']:,} trees, "
-        f"{st['blobs']:,} blobs, {st['tags']} tags), {repo['refs']} refs; {st['deltas']:,} deltas, "
-        f"chain depth max {st['max_delta_depth']} / mean {st['mean_delta_depth']}")
+    add(f"  pack {fmt_mb(st['pack_bytes'])}, {st['objects']:,} objects ({st['commits']:,} commits, "
+        f"{st['trees']:,} trees, {st['blobs']:,} blobs, {st['tags']} tags), {repo['refs']} refs; "
+        f"{st['deltas']:,} deltas, chain depth max {st['max_delta_depth']} / mean {st['mean_delta_depth']}")
     if repo.get("generation_seconds") is not None:
         add(f"  generated in {repo['generation_seconds']:.0f} s (fast-import {repo['fast_import_seconds']:.0f} s, "
             f"repack {repo['repack_seconds']:.0f} s){', cached from an earlier run' if repo.get('cached') else ''}")
@@ -412,19 +449,24 @@ def table(report: dict) -> str:
 
 # ---------------------------------------------------------------------------- main
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_common_args(p: argparse.ArgumentParser, size: str) -> None:
+    """The options every fresh-clone benchmark takes: --repo, --size, --runs, --workdir, --json, --settle."""
     p.add_argument("--repo", type=Path, help="benchmark this existing repository instead of a generated one")
-    p.add_argument("--size", choices=sorted(repogen.PRESETS), default="gitlike",
-                   help="generated repository preset (default: large; small is for debugging)")
+    p.add_argument("--size", choices=sorted(repogen.PRESETS), default=size,
+                   help=f"generated repository preset (default: {size}; small is for debugging)")
     p.add_argument("--runs", type=int, default=3, help="fresh clones per method; medians are reported (default 3)")
     p.add_argument("--workdir", type=Path, help="cache and scratch space (default: <tmp>/mirrorci-bench)")
     p.add_argument("--json", action="store_true",
                    help="print the results as one JSON object on stdout (the table goes to stderr)")
-    p.add_argument("--no-moved-on", action="store_true", help="skip the 'origin moved on after publish' scenario")
     p.add_argument("--settle", type=float, default=SETTLE_SECONDS, metavar="SECONDS",
                    help=f"before measuring, wait until this long after the previous run deleted its clones "
                         f"(default {SETTLE_SECONDS}; see bench/README.md)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(p, "gitlike")
+    p.add_argument("--no-moved-on", action="store_true", help="skip the 'origin moved on after publish' scenario")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
@@ -444,14 +486,8 @@ def main(argv: list[str] | None = None) -> int:
     for d in ("srv", "store", "clones", "logs"):
         (run_dir / d).mkdir(parents=True)
 
-    if args.repo:
-        source = args.repo.absolute()
-        if not _ok(source, "rev-parse", "--git-dir"):
-            raise BenchError(f"--repo {args.repo}: not a git repository")
-        repo_info: dict = {"description": f"--repo {source.name}", "cached": None, "generation_seconds": None}
-    else:
-        source, meta = repogen.ensure_repo(args.size, workdir / "repos")
-        repo_info = {"description": f"generated '{args.size}' repository ({source.name})", **meta}
+    source, description, meta = source_repo(args.repo, args.size, workdir)
+    repo_info: dict = {"description": description, "cached": None, "generation_seconds": None, **meta}
     origin = run_dir / "srv" / "origin.git"
     log(f"making the bare origin from {source.name}")
     make_origin(source, origin, generated=not args.repo)
@@ -496,11 +532,7 @@ def main(argv: list[str] | None = None) -> int:
                 moved = {"description": "1 new commit touching 3 files, mirror not republished",
                          "results": {m: moved_results[m][0] for m in METHODS}}
     finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
+        stop_daemon(daemon)
 
     report = {
         "repository": repo_info, "publish": publish_info, "runs": args.runs,
