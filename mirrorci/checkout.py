@@ -95,6 +95,7 @@ class CheckoutResult:
     credentials_file: str | None = None  # with --persist-credentials: the config file the clone includes
     lfs: dict[str, Any] | None = None  # with --lfs: where the LFS objects came from
     submodules: list[dict[str, Any]] = field(default_factory=list)  # per submodule: path, commit, method, bytes
+    cleanup_files: list[str] = field(default_factory=list)  # submodules' persisted credentials, for the post step
     fallbacks: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -262,6 +263,18 @@ def _after_worktree(opts: CheckoutOptions, target: Path, origin_env: dict[str, s
             result.lfs = lfs.fill_worktree(Git(target), origin_env, attempt.mirrors, settings)
     if opts.submodules != "false":
         result.submodules = submodules.update(opts, target, recursive=opts.submodules == "recursive")
+        result.cleanup_files = _persisted_by(result.submodules)
+
+
+def _persisted_by(rows: list[dict[str, Any]]) -> list[str]:
+    """Each submodule's persisted credentials file, and the ssh key files beside it (see ssh.persist)."""
+    files: list[str] = []
+    for row in rows:
+        files += row.get("cleanup_files") or []
+        named = row.get("credentials_file")
+        if named:
+            files += [named] + [named.removesuffix(".config") + suffix for suffix in (".key", ".known_hosts")]
+    return sorted(set(files))
 
 
 def _s3_settings(opts: CheckoutOptions) -> S3Options:

@@ -307,6 +307,7 @@ def _row(sm: Submodule, display: str, parent: str | None, url: str, result: Chec
         "method": result.method, "bytes_from_mirror": result.bytes_from_mirror,
         "bytes_from_origin": result.bytes_from_origin, "final_fetch": result.final_fetch,
         "workspace": result.workspace, "fallbacks": result.fallbacks,
+        "credentials_file": result.credentials_file, "cleanup_files": result.cleanup_files,
     }
 
 

@@ -200,3 +200,16 @@ def test_a_submodule_url_git_refuses_is_refused(tmp_path, git_serve_root, git_da
     assert f"protocol.{protocol}.allow" in out.stderr and "vendor/b" in out.stderr
     assert not (tmp_path / "pwned").exists()
     assert not (tmp_path / "ours").exists()  # a failed checkout leaves nothing behind
+
+
+def test_submodules_persisted_credentials_are_listed_for_the_post_step(tree, tmp_path):
+    runner_temp = _fresh(tmp_path / "runner-temp")
+    ours = tmp_path / "ours"
+    out = run_cli("checkout", tree.super.http_url, "--path", ours, "--json", "--submodules", "recursive",
+                  "--persist-credentials", env={"MIRRORCI_TOKEN": TOKEN, "RUNNER_TEMP": str(runner_temp)})
+    listed = out.json["cleanup_files"]
+    persisted = [row["credentials_file"] for row in out.json["submodules"] if row["credentials_file"]]
+    assert persisted and set(persisted) <= set(listed)
+    assert all(path.startswith(str(runner_temp)) for path in listed)
+    included = git(ours / "libs/a", "config", "--get-all", "include.path").splitlines()
+    assert set(included) & set(listed)  # the file the submodule's config includes is one the post step deletes
