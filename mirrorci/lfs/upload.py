@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import log
+from ..bundle import file_sha256
 from ..errors import GitError, UsageError
 from ..gitcmd import Git
 from ..mirrorlist import REF_LFS_HTTP
@@ -36,7 +37,6 @@ OBJECT_TYPE = "application/octet-stream"
 MANIFEST_TYPE = "application/json"
 PARALLEL_UPLOADS = 8
 FETCH_BATCH = 100  # tips per `git lfs fetch`: a short command line however many tips there are
-HASH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -207,7 +207,7 @@ def _upload_all(store: Store, name: str, files: dict[str, Path], wanted: dict[st
             progress(n)
 
     def one(oid: str) -> str | None:
-        if _sha256(files[oid]) != oid:
+        if file_sha256(files[oid]) != oid:
             log.warn(f"LFS object {oid} in {files[oid].parent} does not match its oid: not uploaded")
             return None
         store.put_file(object_key(name, oid), files[oid], OBJECT_TYPE, count)
@@ -219,14 +219,6 @@ def _upload_all(store: Store, name: str, files: dict[str, Path], wanted: dict[st
     finally:
         progress.close()
     return done, sum(wanted[oid] for oid in done)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _put_manifest(store: Store, name: str, public_url: str | None, listed: dict[str, int]) -> tuple[LfsAdvert, str]:
